@@ -1,0 +1,26 @@
+"""Hardware descriptions (pydantic v2): what the analog chain of a mixed-signal layer is."""
+
+from mixsig.config.hardware import (
+    ADCConfig,
+    DistortionConfig,
+    GainConfig,
+    HardwareConfig,
+    NoiseConfig,
+    QuantizerConfig,
+    WeightConfig,
+)
+from mixsig.config.io import ConfigError, load_yaml, save_yaml, validate
+
+__all__ = [
+    "ADCConfig",
+    "ConfigError",
+    "DistortionConfig",
+    "GainConfig",
+    "HardwareConfig",
+    "NoiseConfig",
+    "QuantizerConfig",
+    "WeightConfig",
+    "load_yaml",
+    "save_yaml",
+    "validate",
+]

@@ -1,0 +1,208 @@
+"""Hardware description of one mixed-signal layer's analog chain (pydantic v2 models).
+
+This module owns the *schema*: what a user may say about the input DAC, the weights, the
+deterministic distortions, the noise and the ADC of a mixed-signal layer, with every field's
+allowed range. It builds nothing; `mixsig.signal` and `mixsig.nn` turn a `HardwareConfig` into
+modules. All models refuse unknown keys (`extra="forbid"`), so a typo in a YAML file is an error
+that names the field, never a silently ignored setting.
+
+Units: signal levels are in the layer's own (input) units unless named otherwise; noise
+`sigma_lsb` is in LSB of the ADC it precedes; distortion offsets are fractions of the ADC's
+full scale.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Bits = Annotated[int, Field(ge=1, le=16, description="resolution in bits, 1-16")]
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0, description="fraction in [0, 1)")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, v, info):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{info.field_name} must be a finite number, got {v}")
+        return v
+
+
+class QuantizerConfig(_Strict):
+    """A uniform quantizer of 2^bits levels over [lo, hi] (used for the input DAC and the ADC).
+
+    range: ``fixed`` (lo/hi given: the physical full scale), ``calibrated`` (set from data by
+    ``mixsig.calibrate``: the given percentile of the signal, or its running maximum) or
+    ``learned`` (step size trained with the LSQ gradient after calibration initialises it).
+    calibration: ``percentile``, ``max`` or ``mse`` (the noise-aware minimum squared error
+    range, see `mixsig.signal.observer`).
+    signed: False → codes 0..2^b−1 over [0, hi] (intensities); True → two's-complement codes
+    −2^(b−1)..2^(b−1)−1, so zero is a level. For ``fixed``, any lo < hi is allowed.
+    """
+
+    bits: Bits = 4
+    signed: bool = False
+    range: Literal["fixed", "calibrated", "learned"] = "calibrated"
+    lo: float | None = Field(None, description="lower end of the range (range=fixed)")
+    hi: float | None = Field(None, description="upper end of the range (range=fixed)")
+    calibration: Literal["percentile", "max", "mse"] = "mse"
+    percentile: float = Field(99.99, gt=50.0, le=100.0, description="percentile in (50, 100]")
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.range == "fixed":
+            if self.lo is None or self.hi is None:
+                raise ValueError("range='fixed' needs both lo and hi")
+            if not self.lo < self.hi:
+                raise ValueError(f"lo must be < hi, got lo={self.lo}, hi={self.hi}")
+        elif self.lo is not None or self.hi is not None:
+            raise ValueError(f"lo/hi are only allowed with range='fixed' (range={self.range!r})")
+        return self
+
+
+class GainConfig(_Strict):
+    """Analog gain (exposure) before the ADC; learned when ``learned`` is true."""
+
+    init: float = Field(1.0, gt=0.0, description="initial gain, > 0")
+    learned: bool = True
+
+
+class ADCConfig(QuantizerConfig):
+    """The ADC (or camera) that digitises the analog result, with an optional analog gain.
+
+    signed: null (default) chooses from the weights: signed for signed weights (the analog sum
+    is signed), unsigned for differential pairs (each half is a non-negative intensity).
+    """
+
+    signed: bool | None = None  # type: ignore[assignment]
+    gain: GainConfig | None = None
+
+
+class WeightConfig(_Strict):
+    """Weight quantization and how signed weights are realised.
+
+    realisation: ``signed`` (the hardware realises signed weights) or ``differential``
+    (non-negative hardware: W = W⁺ − W⁻ on two analog channels, each through its own ADC,
+    subtracted digitally: "pseudo-negative" kernels).
+    granularity: one scale per tensor or per output channel.
+    """
+
+    bits: Bits | None = Field(4, description="1-16, or null for float weights")
+    granularity: Literal["per_tensor", "per_channel"] = "per_tensor"
+    realisation: Literal["signed", "differential"] = "signed"
+    mismatch_rel_std: float = Field(0.0, ge=0.0, le=1.0, description="ε std in W(1+ε)+δ, 0-1")
+    mismatch_abs_std: float = Field(
+        0.0, ge=0.0, le=1.0, description="δ std in W(1+ε)+δ, fraction of max|W|, 0-1"
+    )
+
+
+class NoiseConfig(_Strict):
+    """Random noise added before the ADC.
+
+    sigma_lsb: Gaussian noise std in LSB of the ADC (the paper's parameterisation).
+    shot_electrons_per_unit: if set, signal-dependent shot noise: a signal x holds
+    x·k electrons (k = this value), Poisson in evaluation, N(μ, μ) reparameterised in training.
+    floor_std: a fixed physical noise floor (std, in the ADC's input units, not scaled by the
+    analog gain or the ADC step).
+    source: how training draws the Gaussian noise (see `mixsig.signal.noise`).
+    """
+
+    sigma_lsb: float = Field(0.5, ge=0.0, le=64.0, description="std in LSB, 0-64")
+    shot_electrons_per_unit: float | None = Field(None, gt=0.0, description="> 0 electrons/unit")
+    floor_std: float = Field(0.0, ge=0.0, description="std in ADC input units, >= 0")
+    source: Literal["pool", "exact"] = Field(
+        "pool", description="training noise: 'pool' (fast) or 'exact'; evaluation is exact"
+    )
+    seed: int | None = Field(None, description="seed of the layer's noise generators")
+
+
+class _DistortionBase(_Strict):
+    randomize: Fraction = Field(0.0, description="per-batch randomisation ±fraction, in [0, 1)")
+    seed: int | None = None
+
+
+class GammaConfig(_DistortionBase):
+    kind: Literal["gamma"] = "gamma"
+    gamma: float = Field(1.0, gt=0.0, le=10.0, description="exponent, in (0, 10]")
+
+
+class PolynomialConfig(_DistortionBase):
+    kind: Literal["polynomial"] = "polynomial"
+    coeffs: list[float] = Field(description="c_0, c_1, ... of f(u) = Σ c_k u^k", min_length=1)
+
+
+class SoftSaturationConfig(_DistortionBase):
+    kind: Literal["soft_saturation"] = "soft_saturation"
+    a: float = Field(ge=0.0, description="f(u) = u/(1+a|u|), a >= 0")
+
+
+class LUTConfig(_DistortionBase):
+    kind: Literal["lut"] = "lut"
+    inputs: list[float] = Field(min_length=2, description="strictly increasing knots")
+    values: list[float] = Field(min_length=2, description="non-decreasing values")
+
+    @model_validator(mode="after")
+    def _monotone(self):
+        if len(self.inputs) != len(self.values):
+            raise ValueError(
+                f"inputs and values must have the same length, got {len(self.inputs)} and "
+                f"{len(self.values)}"
+            )
+        for i in range(1, len(self.inputs)):
+            if not self.inputs[i] > self.inputs[i - 1]:
+                raise ValueError(f"inputs must be strictly increasing (inputs[{i}])")
+            if self.values[i] < self.values[i - 1]:
+                raise ValueError(f"values must be non-decreasing (values[{i}])")
+        return self
+
+
+class GainOffsetConfig(_DistortionBase):
+    kind: Literal["gain_offset"] = "gain_offset"
+    gain_std: float = Field(0.0, ge=0.0, le=1.0, description="PRNU std, 0-1")
+    offset_std: float = Field(0.0, ge=0.0, le=1.0, description="DSNU std, fraction of full scale")
+    per: Literal["pixel", "channel"] = "pixel"
+
+
+class CrosstalkConfig(_DistortionBase):
+    kind: Literal["crosstalk"] = "crosstalk"
+    strength: Fraction = Field(0.0, description="fraction leaked to neighbours, in [0, 1)")
+
+
+class MisregistrationConfig(_DistortionBase):
+    kind: Literal["misregistration"] = "misregistration"
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    scale: float = Field(1.0, gt=0.5, lt=2.0, description="magnification, in (0.5, 2)")
+
+
+DistortionConfig = Annotated[
+    Union[
+        GammaConfig,
+        PolynomialConfig,
+        SoftSaturationConfig,
+        LUTConfig,
+        GainOffsetConfig,
+        CrosstalkConfig,
+        MisregistrationConfig,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class HardwareConfig(_Strict):
+    """The analog chain of one mixed-signal layer, in the order the signal meets it:
+    input DAC → weights → analog MAC → distortion → noise → ADC → digital (bias, BN, ...).
+
+    ``HardwareConfig()`` is a valid default: 4-bit DAC, 4-bit weights, 4-bit ADC, 0.5 LSB noise.
+    ``dac: null`` or ``weights.bits: null`` leave that stage in float.
+    """
+
+    dac: QuantizerConfig | None = Field(default_factory=QuantizerConfig)
+    weights: WeightConfig = Field(default_factory=WeightConfig)
+    distortion: list[DistortionConfig] = Field(default_factory=list)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    adc: ADCConfig = Field(default_factory=ADCConfig)

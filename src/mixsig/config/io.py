@@ -1,0 +1,93 @@
+"""Reading and writing hardware configs as YAML, with errors that name the field.
+
+Owns the file boundary of `mixsig.config`: `yaml.safe_load` only (never arbitrary objects),
+validation errors rewritten as one readable message per field path with the allowed range.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mixsig.config.hardware import HardwareConfig
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names each offending field."""
+
+
+_TAGS = {
+    "gamma", "polynomial", "soft_saturation", "lut", "gain_offset", "crosstalk", "misregistration"
+}
+
+
+def _field_path(loc: tuple) -> str:
+    parts: list[str] = []
+    prev = None
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        elif isinstance(prev, int) and p in _TAGS:
+            pass  # the discriminator tag pydantic inserts after a tagged-union list index
+        else:
+            parts.append(("." if parts else "") + str(p))
+        prev = p
+    return "".join(parts) or "<root>"
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    lines = [f"invalid {source}:"]
+    for e in err.errors():
+        path = _field_path(tuple(e["loc"]))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not a field of this section)"
+        given = e.get("input")
+        shown = "" if isinstance(given, dict) or e["type"] == "missing" else f" (got {given!r})"
+        lines.append(f"  {path}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def validate(model: type[M], data: object, source: str = "config") -> M:
+    """Validate ``data`` into ``model``, raising `ConfigError` with one line per bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_yaml(path: str | os.PathLike, model: type[M] = HardwareConfig) -> M:  # type: ignore[assignment]
+    """Load a YAML file (safe loader) into ``model``; errors name the file and the field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if data is None:
+        data = {}
+    return validate(model, data, source=str(path))
+
+
+def save_yaml(cfg: BaseModel, path: str | os.PathLike) -> None:
+    """Write ``cfg`` as YAML atomically (temporary file in the same folder + os.replace)."""
+    path = Path(path)
+    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

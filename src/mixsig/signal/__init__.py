@@ -1,0 +1,36 @@
+"""The analog signal chain: quantizers, noise, distortion, analog gain, and their calibration.
+
+Everything a mixed-signal layer does to its analog result lives here, each piece a small
+`nn.Module`; `mixsig.nn` composes them into layers. See `mixsig.signal.chain` for the order.
+"""
+
+from mixsig.signal.calibration import calibrate, observing
+from mixsig.signal.chain import AnalogChain, build_chain, build_dac
+from mixsig.signal.fake_quant import fake_quant, grad_scale, lsq_quant, round_ste
+from mixsig.signal.gain import AnalogGain
+from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise
+from mixsig.signal.observer import RangeObserver
+from mixsig.signal.quantizer import ADC, DAC, UniformQuantizer
+from mixsig.signal.weights import WeightQuantizer, split_differential
+
+__all__ = [
+    "ADC",
+    "DAC",
+    "AnalogChain",
+    "AnalogGain",
+    "GaussianNoise",
+    "NoiseFloor",
+    "RangeObserver",
+    "ShotNoise",
+    "UniformQuantizer",
+    "WeightQuantizer",
+    "build_chain",
+    "build_dac",
+    "calibrate",
+    "fake_quant",
+    "grad_scale",
+    "lsq_quant",
+    "observing",
+    "round_ste",
+    "split_differential",
+]

@@ -1,0 +1,147 @@
+"""The analog chain of one mixed-signal layer, from the analog result to the digital value.
+
+Owns `AnalogChain` (the order of operations of design §2, steps 4–6) and `build_chain` /
+`build_dac` (a `HardwareConfig` turned into modules):
+
+    s = g·x                      analog gain / exposure (optional, learned or fixed)
+    s = D_k(…D_1(s))             deterministic distortions, relative to the ADC full scale
+    s = s + shot(s) + floor      signal-dependent shot noise, fixed physical noise floor
+    y = ADC(s + n·Δ) / g         Gaussian noise n in LSB, clip, round (STE); digital rescale
+
+While calibrating, the ADC observes the undistorted, noise-free signal g·x and the chain passes
+its input through unchanged; on `finish_observing` the distortions' full scale is set to the
+ADC's, so transfer curves are defined relative to the ADC range, as a camera's response is
+measured relative to its full scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from mixsig.config.hardware import HardwareConfig, QuantizerConfig
+from mixsig.signal import distortion as dist
+from mixsig.signal.gain import AnalogGain
+from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise
+from mixsig.signal.quantizer import ADC, DAC
+
+
+class AnalogChain(nn.Module):
+    def __init__(
+        self,
+        adc: ADC,
+        *,
+        gain: AnalogGain | None = None,
+        distortions: Sequence[nn.Module] = (),
+        shot: ShotNoise | None = None,
+        floor: NoiseFloor | None = None,
+        noise: GaussianNoise | None = None,
+    ) -> None:
+        super().__init__()
+        self.gain = gain
+        self.distortions = nn.ModuleList(distortions)
+        self.shot = shot
+        self.floor = floor
+        self.noise = noise
+        self.adc = adc
+        if bool(adc.calibrated):
+            self._sync_full_scale()
+
+    def _sync_full_scale(self) -> None:
+        fs = self.adc.full_scale
+        for d in self.distortions:
+            if hasattr(d, "full_scale"):
+                d.full_scale.fill_(fs)
+
+    def start_observing(self) -> None:
+        if self.adc.observer is not None:  # the noise-aware "mse" rule needs the noise
+            self.adc.observer.noise_lsb = self.noise.sigma_lsb if self.noise is not None else 0.0
+        self.adc.start_observing()
+
+    def finish_observing(self) -> None:
+        self.adc.finish_observing()
+        self._sync_full_scale()
+
+    def forward(self, x: Tensor) -> Tensor:
+        g = self.gain.gain if self.gain is not None else None
+        s = x * g if g is not None else x
+        if self.adc.observing:
+            self.adc(s)
+            return x
+        for d in self.distortions:
+            s = d(s)
+        if self.shot is not None:
+            s = self.shot(s)
+        if self.floor is not None:
+            s = self.floor(s)
+        y = self.adc(s, self.noise.draw(s) if self.noise is not None else None)
+        return y / g if g is not None else y
+
+
+def _quantizer_kwargs(cfg: QuantizerConfig) -> dict:
+    return dict(
+        bits=cfg.bits,
+        lo=cfg.lo,
+        hi=cfg.hi,
+        signed=cfg.signed,
+        range=cfg.range,
+        calibration=cfg.calibration,
+        percentile=cfg.percentile,
+    )
+
+
+def build_dac(hw: HardwareConfig) -> DAC | None:
+    """The input DAC of ``hw``, or None when inputs stay in float (``dac: null``)."""
+    return None if hw.dac is None else DAC(**_quantizer_kwargs(hw.dac))
+
+
+def build_distortion(cfg) -> nn.Module:
+    """One distortion module from its config entry (see `mixsig.config.DistortionConfig`)."""
+    common = dict(randomize=cfg.randomize, seed=cfg.seed)
+    kind = cfg.kind
+    if kind == "gamma":
+        return dist.Gamma(cfg.gamma, **common)
+    if kind == "polynomial":
+        return dist.Polynomial(cfg.coeffs, **common)
+    if kind == "soft_saturation":
+        return dist.SoftSaturation(cfg.a, **common)
+    if kind == "lut":
+        return dist.MonotoneLUT(cfg.inputs, cfg.values, **common)
+    if kind == "gain_offset":
+        return dist.GainOffset(cfg.gain_std, cfg.offset_std, per=cfg.per, **common)
+    if kind == "crosstalk":
+        return dist.Crosstalk(cfg.strength, **common)
+    if kind == "misregistration":
+        return dist.Misregistration(tuple(cfg.shift_px), cfg.scale, **common)
+    raise ValueError(f"unknown distortion kind {kind!r}")
+
+
+def build_chain(hw: HardwareConfig, *, signed: bool | None = None) -> AnalogChain:
+    """The analog chain of ``hw``. ``signed`` overrides ``hw.adc.signed`` (a layer whose
+    analog outputs are non-negative by construction, e.g. a differential half, passes False);
+    otherwise ``adc.signed: null`` means signed for signed weights, unsigned for differential."""
+    a = hw.adc
+    kw = _quantizer_kwargs(a)
+    if signed is not None:
+        kw["signed"] = signed
+    elif a.signed is None:
+        kw["signed"] = hw.weights.realisation == "signed"
+    n = hw.noise
+    seed = n.seed
+    sub = (lambda k: None) if seed is None else (lambda k: seed * 4 + k)
+    return AnalogChain(
+        ADC(**kw),
+        gain=None if a.gain is None else AnalogGain(a.gain.init, learned=a.gain.learned),
+        distortions=[build_distortion(d) for d in hw.distortion],
+        shot=(
+            None
+            if n.shot_electrons_per_unit is None
+            else ShotNoise(n.shot_electrons_per_unit, seed=sub(1))
+        ),
+        floor=None if n.floor_std == 0.0 else NoiseFloor(n.floor_std, seed=sub(2)),
+        noise=GaussianNoise(n.sigma_lsb, seed=sub(3), source=n.source),
+    )
+
+
+__all__ = ["AnalogChain", "build_chain", "build_dac", "build_distortion"]

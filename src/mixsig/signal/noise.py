@@ -1,0 +1,177 @@
+"""Random noise before the ADC: Gaussian (in LSB), shot noise, and a fixed physical floor.
+
+Owns the noise models of design §2 and their random sources:
+
+* `GaussianNoise(sigma_lsb)` — draws n ~ N(0, sigma_lsb²) in LSB of the ADC it precedes; the
+  ADC adds n·Δ before clipping and rounding (fused, see `mixsig.signal.fake_quant`).
+* `ShotNoise(electrons_per_unit)` — a signal x holds μ = k·x electrons (k = electrons per unit);
+  evaluation draws Poisson(μ)/k, training the reparameterised N(μ, μ)/k = x + sqrt(x/k)·ε,
+  which is differentiable in x.
+* `NoiseFloor(std)` — additive N(0, std²) in the ADC's input units, independent of Δ and of
+  any analog gain (read noise): it is what keeps a learned gain from "shrinking" the noise.
+
+Every module takes a ``seed``: with a seed it owns a `torch.Generator` (bitwise reproducible
+Monte-Carlo draws, `reseed` to start a new sequence); without one it uses torch's global RNG,
+so `torch.manual_seed` makes runs reproducible.
+
+Speed: torch's CPU generator costs ~7 ns per value, which for a conv layer's output is a large
+part of a training step. In training mode `GaussianNoise` therefore defaults to ``source="pool"``:
+a pool of exact N(0, 1) draws (8× the request, at least 2^20), of which each call reads a window
+at a uniformly random offset and refreshes 1/8 of the request's size with fresh draws. Within one
+call the values are independent draws of N(0, 1); across calls they are not independent (windows
+may overlap until refreshed). In evaluation mode, and with ``source="exact"``, every value is a
+fresh draw. The layer benchmark reports the default (pool) and the exact source.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+_POOL_MIN = 1 << 20
+_POOL_FACTOR = 8
+_REFRESH_FRACTION = 1 / 8
+
+
+class _Seeded(nn.Module):
+    """A module that owns an optional seeded generator (per device)."""
+
+    def __init__(self, seed: int | None) -> None:
+        super().__init__()
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+    def reseed(self, seed: int | None) -> None:
+        """Restart the random sequence from ``seed`` (None: use torch's global RNG)."""
+        self.seed = seed
+        self._generator = None
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def randn_like(self, x: Tensor) -> Tensor:
+        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device))
+
+
+class GaussianNoise(_Seeded):
+    """Gaussian noise with std ``sigma_lsb`` in LSB of the following ADC.
+
+    ``draw(x)`` returns noise in LSB shaped like ``x`` (None when sigma_lsb is 0); the ADC
+    multiplies it by its Δ. ``source``: ``"pool"`` (training default, see the module docstring)
+    or ``"exact"``; evaluation mode always draws exactly.
+    """
+
+    def __init__(self, sigma_lsb: float = 0.5, *, seed: int | None = None, source: str = "pool"):
+        super().__init__(seed)
+        self.sigma_lsb = sigma_lsb
+        if source not in ("pool", "exact"):
+            raise ValueError(f"source must be 'pool' or 'exact', got {source!r}")
+        self.source = source
+        self._pool: Tensor | None = None
+        self._refresh_at = 0
+
+    @property
+    def sigma_lsb(self) -> float:
+        return self._sigma_lsb
+
+    @sigma_lsb.setter
+    def sigma_lsb(self, value: float) -> None:
+        value = float(value)
+        if not (math.isfinite(value) and value >= 0.0):
+            raise ValueError(f"sigma_lsb must be a finite number >= 0, got {value}")
+        self._sigma_lsb = value
+
+    def reseed(self, seed: int | None) -> None:
+        super().reseed(seed)
+        self._pool = None
+
+    def _pooled(self, x: Tensor) -> Tensor:
+        n = x.numel()
+        gen = self.generator(x.device)
+        pool = self._pool
+        if pool is None or pool.numel() < _POOL_FACTOR * n or pool.dtype != x.dtype or pool.device != x.device:
+            size = max(_POOL_MIN, _POOL_FACTOR * n)
+            pool = self._pool = torch.randn(size, dtype=x.dtype, device=x.device, generator=gen)
+            self._refresh_at = 0
+        size = pool.numel()
+        r = max(1, int(n * _REFRESH_FRACTION))
+        start = self._refresh_at
+        end = min(start + r, size)
+        pool[start:end].normal_(generator=gen)
+        self._refresh_at = 0 if end >= size else end
+        offset = int(torch.randint(0, size - n + 1, (1,), generator=gen, device=x.device))
+        return pool[offset : offset + n].view(x.shape)
+
+    def draw(self, x: Tensor) -> Tensor | None:
+        if self._sigma_lsb == 0.0:
+            return None
+        if self.training and self.source == "pool":
+            z = self._pooled(x)
+        else:
+            z = self.randn_like(x)
+        return z * self._sigma_lsb if self._sigma_lsb != 1.0 else z
+
+    def forward(self, x: Tensor, lsb: Tensor | float) -> Tensor:
+        """x + n·Δ, for use without an ADC (the ADC fuses this itself)."""
+        z = self.draw(x)
+        return x if z is None else x + z * lsb
+
+    def extra_repr(self) -> str:
+        return f"sigma_lsb={self._sigma_lsb}, source={self.source}, seed={self.seed}"
+
+
+class ShotNoise(_Seeded):
+    """Signal-dependent shot noise: μ = k·x electrons, k = ``electrons_per_unit``.
+
+    Training: x + sqrt(max(x, 0)/k)·ε, ε ~ N(0, 1) (reparameterised, differentiable).
+    Evaluation: Poisson(k·max(x, 0))/k. Negative signals carry no photons (no shot noise).
+    """
+
+    def __init__(self, electrons_per_unit: float, *, seed: int | None = None) -> None:
+        super().__init__(seed)
+        k = float(electrons_per_unit)
+        if not (math.isfinite(k) and k > 0.0):
+            raise ValueError(f"electrons_per_unit must be a finite number > 0, got {k}")
+        self.electrons_per_unit = k
+
+    def forward(self, x: Tensor) -> Tensor:
+        k = self.electrons_per_unit
+        if self.training:
+            # the tiny floor keeps d sqrt/dx finite at x = 0
+            std = torch.sqrt(torch.clamp(x, min=0.0) / k + 1e-12)
+            return x + std * self.randn_like(x)
+        mu = torch.clamp(x.detach(), min=0.0) * k
+        counts = torch.poisson(mu, generator=self.generator(x.device))
+        # Poisson draw in the forward pass, identity gradient (x's own derivative) backward
+        return x + (counts / k - x).detach()
+
+    def extra_repr(self) -> str:
+        return f"electrons_per_unit={self.electrons_per_unit:g}, seed={self.seed}"
+
+
+class NoiseFloor(_Seeded):
+    """Additive N(0, std²) in the ADC's input units (a fixed physical floor, e.g. read noise)."""
+
+    def __init__(self, std: float, *, seed: int | None = None) -> None:
+        super().__init__(seed)
+        std = float(std)
+        if not (math.isfinite(std) and std >= 0.0):
+            raise ValueError(f"floor std must be a finite number >= 0, got {std}")
+        self.std = std
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.std == 0.0:
+            return x
+        return x + self.std * self.randn_like(x)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std:g}, seed={self.seed}"

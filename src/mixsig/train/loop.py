@@ -1,0 +1,72 @@
+"""A minimal, seeded training loop and accuracy under the analog chain.
+
+Owns `fit` (SGD/Adam epochs over tensors, with a tqdm progress bar) and `accuracy`
+(`evaluate` over Monte-Carlo noise draws). The full method of design §4 — calibration,
+noise ramps, baselines, checkpoints — builds on these in `mixsig.train`.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+
+def fit(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    progress: bool = False,
+    desc: str = "train",
+) -> nn.Module:
+    """Train ``model`` with Adam and cross-entropy for ``epochs`` passes over (x, y)."""
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * -(-len(x) // batch_size)))
+    model.train()
+    bar = tqdm(total=epochs * -(-len(x) // batch_size), desc=desc, disable=not progress, leave=False)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), batch_size):
+            idx = order[i : i + batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    bar.close()
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500) -> float:
+    """Fraction of correct top-1 predictions of ``model`` (in eval mode) on (x, y)."""
+    model.eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+    return correct / len(x)
+
+
+def mc_accuracy(
+    model: nn.Module, x: Tensor, y: Tensor, *, draws: int = 5, seed: int = 0
+) -> tuple[float, float]:
+    """Mean and std of `accuracy` over ``draws`` noise draws (torch's RNG seeded per draw)."""
+    accs = []
+    for d in range(draws):
+        torch.manual_seed(seed + d)
+        accs.append(accuracy(model, x, y))
+    return statistics.fmean(accs), (statistics.stdev(accs) if draws > 1 else 0.0)
