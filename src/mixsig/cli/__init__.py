@@ -1,0 +1,1 @@
+"""The `mixsig` command-line interface."""
