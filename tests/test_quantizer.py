@@ -215,3 +215,11 @@ def test_mse_calibration_widens_the_range_when_the_adc_is_noisier():
     q_mse.observer.noise_lsb = 0.0
     calibrate(q_mse, [x])
     assert float(((q_mse(x) - x) ** 2).mean()) < float(((q_max(x) - x) ** 2).mean())
+
+
+def test_gradient_at_the_range_ends_follows_hardtanh():
+    # the convention at exactly lo or hi (a set of measure zero) is hardtanh's: 0
+    adc = ADC(bits=2, lo=0.0, hi=3.0)
+    x = torch.tensor([0.0, 1e-4, 3.0 - 1e-4, 3.0], requires_grad=True)
+    adc(x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.tensor([0.0, 1.0, 1.0, 0.0]))

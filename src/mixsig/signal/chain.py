@@ -75,7 +75,10 @@ class AnalogChain(nn.Module):
             s = self.shot(s)
         if self.floor is not None:
             s = self.floor(s)
-        y = self.adc(s, self.noise.draw(s) if self.noise is not None else None)
+        if self.noise is not None:
+            y = self.adc(s, self.noise.draw_standard(s), self.noise.sigma_lsb)
+        else:
+            y = self.adc(s)
         return y / g if g is not None else y
 
 

@@ -3,10 +3,11 @@
 Owns the arithmetic that every quantizer in mixsig shares:
 
 * `fake_quant` — y = lo + Δ·round(clamp((x + n·Δ − lo)/Δ, 0, L − 1)), values in the input's
-  units, where n is optional pre-drawn noise in LSB. Backward: the clipped straight-through
-  estimator, dy/dx = 1 where lo ≤ x + n·Δ ≤ hi and 0 where the signal was clipped. Written as
+  units, where n is optional pre-drawn noise in LSB (given as a standard draw and its scale,
+  so that the scaling happens inside the one in-place pass). Backward: the clipped straight-through
+  estimator, dy/dx = 1 where lo < x + n·Δ < hi and 0 where the signal was clipped. Written as
   one `autograd.Function` that keeps only a boolean mask for the backward pass (the layer
-  benchmark's hot path).
+  benchmark's hot path: see benchmarks/bench_layers.py).
 * `lsq_quant` — the same quantizer with a trainable step Δ (Esser et al., "Learned Step Size
   Quantization", ICLR 2020): dy/dΔ = round(v) − v inside the range, the clip level outside,
   scaled by g = 1/sqrt(N·Q_P).
@@ -33,35 +34,58 @@ def grad_scale(x: Tensor, scale: float) -> Tensor:
 
 
 class _FakeQuant(torch.autograd.Function):
+    # Written for the CPU hot path: every pass is a float pass (boolean masks and `where` are
+    # several times slower on the CPU), one allocation for the output and one for the signal
+    # in LSB, which is kept for the backward: the gradient mask is hardtanh's (1 strictly
+    # inside the range, 0 outside), computed by its fused backward kernel.
     @staticmethod
-    def forward(ctx, x: Tensor, lo: float, step: float, top: float, noise_lsb: Tensor | None):
-        # v: the signal in LSB units relative to lo, noise added (noise has identity gradient)
-        v = (x - lo) * (1.0 / step)
-        if noise_lsb is not None:
-            v = v.add_(noise_lsb)
+    def forward(ctx, x, lo: float, step: float, top: float, noise, noise_scale: float):
+        inv = 1.0 / step
+        v = torch.mul(x, inv)  # the signal in LSB, relative to lo
+        if lo != 0.0:
+            v.sub_(lo * inv)
+        if noise is not None:  # noise has identity gradient: it only moves the clip mask
+            v.add_(noise, alpha=noise_scale)
+        q = v.clamp(0.0, top)
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward((v >= 0) & (v <= top))
-        return v.clamp_(0.0, top).round_().mul_(step).add_(lo)
+            ctx.save_for_backward(v)
+            ctx.top = top
+        q.round_().mul_(step)
+        return q.add_(lo) if lo != 0.0 else q
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (inside,) = ctx.saved_tensors
-        return grad * inside, None, None, None, None
+        (v,) = ctx.saved_tensors
+        dx = torch.ops.aten.hardtanh_backward(grad, v, 0.0, ctx.top)
+        return dx, None, None, None, None, None
 
 
 def fake_quant(
-    x: Tensor, lo: float, step: float, levels: int, noise_lsb: Tensor | None = None
+    x: Tensor,
+    lo: float,
+    step: float,
+    levels: int,
+    noise_lsb: Tensor | None = None,
+    noise_scale: float = 1.0,
 ) -> Tensor:
     """Quantize ``x`` to ``levels`` values lo, lo+Δ, …, lo+(levels−1)·Δ (Δ = ``step``).
 
-    ``noise_lsb``: optional noise in LSB, added before clipping and rounding (the ADC sees
-    the noisy signal); it must broadcast to ``x`` and does not receive a gradient.
+    ``noise_lsb``: optional noise in LSB (multiplied by ``noise_scale``), added before clipping
+    and rounding (the ADC sees the noisy signal); it must broadcast to ``x`` and does not
+    receive a gradient.
     """
-    return _FakeQuant.apply(x, float(lo), float(step), float(levels - 1), noise_lsb)
+    return _FakeQuant.apply(
+        x, float(lo), float(step), float(levels - 1), noise_lsb, float(noise_scale)
+    )
 
 
 def lsq_quant(
-    x: Tensor, step: Tensor, code_lo: int, code_hi: int, noise_lsb: Tensor | None = None
+    x: Tensor,
+    step: Tensor,
+    code_lo: int,
+    code_hi: int,
+    noise_lsb: Tensor | None = None,
+    noise_scale: float = 1.0,
 ) -> Tensor:
     """Quantize ``x`` with a trainable step: Δ·clamp(round(x/Δ + n), code_lo, code_hi).
 
@@ -73,5 +97,5 @@ def lsq_quant(
     s = grad_scale(step, g)
     v = x / s
     if noise_lsb is not None:
-        v = v + noise_lsb
+        v = v + noise_lsb * noise_scale
     return round_ste(torch.clamp(v, code_lo, code_hi)) * s

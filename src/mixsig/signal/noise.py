@@ -66,7 +66,9 @@ class GaussianNoise(_Seeded):
     """Gaussian noise with std ``sigma_lsb`` in LSB of the following ADC.
 
     ``draw(x)`` returns noise in LSB shaped like ``x`` (None when sigma_lsb is 0); the ADC
-    multiplies it by its Δ. ``source``: ``"pool"`` (training default, see the module docstring)
+    multiplies it by its Δ. ``draw_standard(x)`` returns the N(0, 1) draw before scaling by
+    sigma_lsb (the analog chain lets the ADC scale it in place). Draws from the pool are views
+    of it: read them, never write into them. ``source``: ``"pool"`` (training default, see the module docstring)
     or ``"exact"``; evaluation mode always draws exactly.
     """
 
@@ -111,14 +113,17 @@ class GaussianNoise(_Seeded):
         offset = int(torch.randint(0, size - n + 1, (1,), generator=gen, device=x.device))
         return pool[offset : offset + n].view(x.shape)
 
-    def draw(self, x: Tensor) -> Tensor | None:
+    def draw_standard(self, x: Tensor) -> Tensor | None:
+        """N(0, 1) shaped like ``x`` (None when sigma_lsb is 0), from the pool in training."""
         if self._sigma_lsb == 0.0:
             return None
         if self.training and self.source == "pool":
-            z = self._pooled(x)
-        else:
-            z = self.randn_like(x)
-        return z * self._sigma_lsb if self._sigma_lsb != 1.0 else z
+            return self._pooled(x)
+        return self.randn_like(x)
+
+    def draw(self, x: Tensor) -> Tensor | None:
+        z = self.draw_standard(x)
+        return None if z is None else z * self._sigma_lsb
 
     def forward(self, x: Tensor, lsb: Tensor | float) -> Tensor:
         """x + n·Δ, for use without an ADC (the ADC fuses this itself)."""

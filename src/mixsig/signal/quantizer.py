@@ -14,7 +14,7 @@ returned in the input's units (not integer codes). Unsigned: codes 0..L−1 over
 Signed (calibrated/learned range): two's-complement codes −2^(b−1)..2^(b−1)−1, so zero is a
 level: lo = −2^(b−1)·Δ, hi = (2^(b−1) − 1)·Δ. A fixed range may be any lo < hi.
 
-Gradients: clipped straight-through (1 inside [lo, hi], 0 where clipped); in ``learned`` mode
+Gradients: clipped straight-through (1 inside (lo, hi), 0 where clipped, as for `hardtanh`); in ``learned`` mode
 the step Δ also gets LSQ's gradient (see `mixsig.signal.fake_quant.lsq_quant`).
 
 Range modes: ``fixed`` (the physical full scale), ``calibrated`` (from `RangeObserver`
@@ -141,7 +141,10 @@ class UniformQuantizer(nn.Module):
         self.calibrated.fill_(True)
 
     # -- forward ------------------------------------------------------------------------
-    def forward(self, x: Tensor, noise_lsb: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, noise_lsb: Tensor | None = None, noise_scale: float = 1.0
+    ) -> Tensor:
+        """Q(x + noise_lsb·noise_scale·Δ): the quantized (noisy) signal in x's units."""
         if self.observing:
             self.observer(x)
             return x
@@ -152,8 +155,11 @@ class UniformQuantizer(nn.Module):
             )
         if self.range_mode == "learned":
             code_lo = -self.zero_code
-            return lsq_quant(x, self.step, code_lo, code_lo + self.levels - 1, noise_lsb)
-        return fake_quant(x, float(self._lo), float(self.step), self.levels, noise_lsb)
+            code_hi = code_lo + self.levels - 1
+            return lsq_quant(x, self.step, code_lo, code_hi, noise_lsb, noise_scale)
+        return fake_quant(
+            x, float(self._lo), float(self.step), self.levels, noise_lsb, noise_scale
+        )
 
     def extra_repr(self) -> str:
         sign = "signed" if self.signed else "unsigned"
