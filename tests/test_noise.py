@@ -123,3 +123,17 @@ def test_gaussian_noise_gradient_is_identity():
     g = GaussianNoise(0.5, seed=0, source="exact")
     x = torch.randn(10, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(lambda t: g.reseed(0) or g(t, 0.1), (x,))
+
+
+def test_set_sigma_lsb_reaches_every_layer():
+    from torch import nn
+
+    import mixsig
+    from mixsig.signal import set_sigma_lsb
+
+    model = mixsig.convert(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)))
+    set_sigma_lsb(model, 1.25)
+    sig = [m.sigma_lsb for m in model.modules() if isinstance(m, GaussianNoise)]
+    assert sig == [1.25, 1.25]
+    with pytest.raises(ValueError, match="no GaussianNoise"):
+        set_sigma_lsb(nn.Linear(2, 2), 0.5)

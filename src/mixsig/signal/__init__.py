@@ -8,7 +8,7 @@ from mixsig.signal.calibration import calibrate, observing
 from mixsig.signal.chain import AnalogChain, build_chain, build_dac
 from mixsig.signal.fake_quant import fake_quant, grad_scale, lsq_quant, round_ste
 from mixsig.signal.gain import AnalogGain
-from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise
+from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise, set_sigma_lsb
 from mixsig.signal.observer import RangeObserver
 from mixsig.signal.quantizer import ADC, DAC, UniformQuantizer
 from mixsig.signal.weights import WeightQuantizer, split_differential
@@ -32,5 +32,6 @@ __all__ = [
     "lsq_quant",
     "observing",
     "round_ste",
+    "set_sigma_lsb",
     "split_differential",
 ]

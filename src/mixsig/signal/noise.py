@@ -180,3 +180,18 @@ class NoiseFloor(_Seeded):
 
     def extra_repr(self) -> str:
         return f"std={self.std:g}, seed={self.seed}"
+
+
+def set_sigma_lsb(model: nn.Module, sigma_lsb: float) -> nn.Module:
+    """Set the Gaussian noise of every analog chain in ``model`` to ``sigma_lsb`` (LSB).
+
+    For evaluating one trained network at several test noise levels; returns ``model``.
+    """
+    found = 0
+    for m in model.modules():
+        if isinstance(m, GaussianNoise):
+            m.sigma_lsb = sigma_lsb
+            found += 1
+    if not found:
+        raise ValueError("model has no GaussianNoise module (was it converted with mixsig?)")
+    return model
