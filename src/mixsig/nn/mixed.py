@@ -62,7 +62,7 @@ class _MixedMixin:
             y = pos - neg
         if self.bias is not None:
             shape = (1, -1) + (1,) * (y.dim() - 2)
-            y = y + self.bias.view(shape)
+            y = y.add_(self.bias.view(shape))  # in place: y is a fresh output of the chain
         return y
 
 

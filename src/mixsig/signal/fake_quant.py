@@ -41,22 +41,27 @@ class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, lo: float, step: float, top: float, noise, noise_scale: float):
         inv = 1.0 / step
-        v = torch.mul(x, inv)  # the signal in LSB, relative to lo
-        if lo != 0.0:
+        # v: the signal in LSB. When lo is a whole number of steps (always for calibrated and
+        # learned ranges) the codes are shifted instead of the signal: two passes fewer.
+        shift = round(lo * inv)
+        exact = abs(lo * inv - shift) < 1e-9
+        v = torch.mul(x, inv)
+        if not exact:
             v.sub_(lo * inv)
+            shift = 0
         if noise is not None:  # noise has identity gradient: it only moves the clip mask
             v.add_(noise, alpha=noise_scale)
-        q = v.clamp(0.0, top)
+        q = v.clamp(float(shift), shift + top)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(v)
-            ctx.top = top
+            ctx.bounds = (float(shift), shift + top)
         q.round_().mul_(step)
-        return q.add_(lo) if lo != 0.0 else q
+        return q if exact else q.add_(lo)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (v,) = ctx.saved_tensors
-        dx = torch.ops.aten.hardtanh_backward(grad, v, 0.0, ctx.top)
+        dx = torch.ops.aten.hardtanh_backward(grad, v, *ctx.bounds)
         return dx, None, None, None, None, None
 
 
