@@ -17,7 +17,8 @@ so `torch.manual_seed` makes runs reproducible.
 Speed: torch's CPU generator costs ~7 ns per value, which for a conv layer's output is a large
 part of a training step. In training mode `GaussianNoise` therefore defaults to ``source="pool"``:
 a pool of exact N(0, 1) draws (8× the request, at least 2^20), of which each call reads a window
-at a uniformly random offset and refreshes 1/8 of the request's size with fresh draws. Within one
+at a uniformly random offset and refreshes 1/16 of the request's size with fresh draws
+(so the whole pool is renewed every 128 calls of the same size). Within one
 call the values are independent draws of N(0, 1); across calls they are not independent (windows
 may overlap until refreshed). In evaluation mode, and with ``source="exact"``, every value is a
 fresh draw. The layer benchmark reports the default (pool) and the exact source.
@@ -32,7 +33,7 @@ from torch import Tensor, nn
 
 _POOL_MIN = 1 << 20
 _POOL_FACTOR = 8
-_REFRESH_FRACTION = 1 / 8
+_REFRESH_FRACTION = 1 / 16
 
 
 class _Seeded(nn.Module):

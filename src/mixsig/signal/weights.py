@@ -52,15 +52,21 @@ class WeightQuantizer(nn.Module):
     def forward(self, w: Tensor) -> Tensor:
         if self.bits is None:
             return w
+        if self.signed and self.bits == 1:
+            with torch.no_grad():
+                q = torch.where(w >= 0, 1.0, -1.0).to(w.dtype) * self._reduce(w.abs(), "mean")
+            return w + (q - w).detach()
+        top = (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+        bottom = -top if self.signed else 0
         with torch.no_grad():
-            a = w.abs()
-            if self.signed and self.bits == 1:
-                q = torch.where(w >= 0, 1.0, -1.0).to(w.dtype) * self._reduce(a, "mean")
-            else:
-                top = (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
-                step = self._reduce(a, "amax").clamp_min(_TINY) / top
-                q = torch.clamp(torch.round(w / step), -top if self.signed else 0, top) * step
-        return w + (q - w).detach()
+            step = self._reduce(w.abs(), "amax").clamp_min(_TINY) / top
+        # PyTorch's fused fake-quantize kernels (one pass, round half to even); nothing is
+        # clipped because the range is the weights' own maximum, so the gradient is 1
+        if step.dim() == 0:
+            return torch.fake_quantize_per_tensor_affine(w, float(step), 0, bottom, top)
+        scale = step.reshape(-1).float()
+        zero = torch.zeros(scale.numel(), dtype=torch.int32, device=w.device)
+        return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, bottom, top)
 
     def extra_repr(self) -> str:
         kind = "signed" if self.signed else "unsigned"
