@@ -39,8 +39,12 @@ def main(out: Path = Path(__file__).with_name("accuracy_vs_noise.png")) -> None:
             ("hardware-aware, σ_train = 1.0", 1.0, "^-"),
         ):
             hw = mixsig.HardwareConfig.model_validate(
-                {"dac": {"bits": bits}, "weights": {"bits": bits}, "adc": {"bits": bits},
-                 "noise": {"sigma_lsb": sigma_train or 0.0}}
+                {
+                    "dac": {"bits": bits},
+                    "weights": {"bits": bits},
+                    "adc": {"bits": bits},
+                    "noise": {"sigma_lsb": sigma_train or 0.0},
+                }
             )
             model = mixsig.convert(copy.deepcopy(net), hw)
             mixsig.calibrate(model, [data.x_train[i : i + 500] for i in range(0, 2000, 500)])

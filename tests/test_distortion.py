@@ -1,4 +1,4 @@
-"""Tests of mixsig.signal.distortion: formulas, gradients, statistics, state, randomisation, errors."""
+"""mixsig.signal.distortion: formulas, gradients, statistics, state, randomisation, errors."""
 
 from __future__ import annotations
 

@@ -28,8 +28,9 @@ def demo(
     """
     from mixsig.experiments import run_demo
 
-    run_demo(float_epochs=epochs, aware_epochs=aware_epochs, draws=draws, seed=seed,
-             echo=typer.echo)
+    run_demo(
+        float_epochs=epochs, aware_epochs=aware_epochs, draws=draws, seed=seed, echo=typer.echo
+    )
 
 
 @app.command("check-config")

@@ -14,7 +14,7 @@ full scale.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,15 +180,13 @@ class MisregistrationConfig(_DistortionBase):
 
 
 DistortionConfig = Annotated[
-    Union[
-        GammaConfig,
-        PolynomialConfig,
-        SoftSaturationConfig,
-        LUTConfig,
-        GainOffsetConfig,
-        CrosstalkConfig,
-        MisregistrationConfig,
-    ],
+    GammaConfig
+    | PolynomialConfig
+    | SoftSaturationConfig
+    | LUTConfig
+    | GainOffsetConfig
+    | CrosstalkConfig
+    | MisregistrationConfig,
     Field(discriminator="kind"),
 ]
 

@@ -24,7 +24,13 @@ class ConfigError(ValueError):
 
 
 _TAGS = {
-    "gamma", "polynomial", "soft_saturation", "lut", "gain_offset", "crosstalk", "misregistration"
+    "gamma",
+    "polynomial",
+    "soft_saturation",
+    "lut",
+    "gain_offset",
+    "crosstalk",
+    "misregistration",
 }
 
 

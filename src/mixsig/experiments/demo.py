@@ -56,12 +56,19 @@ def run_demo(
     torch.manual_seed(seed)
     data = bundled_mnist(seed=seed)
     echo(
-        f"data: {data.name}, {len(data.x_train)} train / {len(data.x_test)} test "
-        "(stratified split)"
+        f"data: {data.name}, {len(data.x_train)} train / {len(data.x_test)} test (stratified split)"
     )
     net = small_cnn(28, batchnorm=True)
-    fit(net, data.x_train, data.y_train, epochs=float_epochs, lr=3e-3, seed=seed,
-        progress=progress, desc="float training")
+    fit(
+        net,
+        data.x_train,
+        data.y_train,
+        epochs=float_epochs,
+        lr=3e-3,
+        seed=seed,
+        progress=progress,
+        desc="float training",
+    )
     acc_float = accuracy(net, data.x_test, data.y_test)
     echo(f"float network, digital: test accuracy {acc_float:.4f}")
     rows = []
@@ -70,11 +77,20 @@ def run_demo(
         deployed = convert(copy.deepcopy(net), hw)
         calibrate(deployed, [data.x_train[i : i + 500] for i in range(0, 2000, 500)])
         on_chain = mc_accuracy(deployed, data.x_test, data.y_test, draws=draws, seed=seed)
-        aware = fit(deployed, data.x_train, data.y_train, epochs=aware_epochs, lr=1e-3,
-                    seed=seed + 1, progress=progress, desc=f"hardware-aware {bits}b/{sigma}LSB")
+        aware = fit(
+            deployed,
+            data.x_train,
+            data.y_train,
+            epochs=aware_epochs,
+            lr=1e-3,
+            seed=seed + 1,
+            progress=progress,
+            desc=f"hardware-aware {bits}b/{sigma}LSB",
+        )
         hw_acc = mc_accuracy(aware, data.x_test, data.y_test, draws=draws, seed=seed)
-        rows.append(DemoRow(f"{bits}-bit DAC/weights/ADC, {sigma} LSB noise", acc_float,
-                            on_chain, hw_acc))
+        rows.append(
+            DemoRow(f"{bits}-bit DAC/weights/ADC, {sigma} LSB noise", acc_float, on_chain, hw_acc)
+        )
     echo("")
     echo(f"test accuracy, mean ± std over {draws} noise draws:")
     echo(f"{'analog chain':<40} {'float-trained':>16} {'hardware-aware':>16}")

@@ -60,7 +60,9 @@ class _Seeded(nn.Module):
         return self._generator
 
     def randn_like(self, x: Tensor) -> Tensor:
-        return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device))
+        return torch.randn(
+            x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device)
+        )
 
 
 class GaussianNoise(_Seeded):
@@ -69,8 +71,8 @@ class GaussianNoise(_Seeded):
     ``draw(x)`` returns noise in LSB shaped like ``x`` (None when sigma_lsb is 0); the ADC
     multiplies it by its Δ. ``draw_standard(x)`` returns the N(0, 1) draw before scaling by
     sigma_lsb (the analog chain lets the ADC scale it in place). Draws from the pool are views
-    of it: read them, never write into them. ``source``: ``"pool"`` (training default, see the module docstring)
-    or ``"exact"``; evaluation mode always draws exactly.
+    of it: read them, never write into them. ``source``: ``"pool"`` (training default, see the
+    module docstring) or ``"exact"``; evaluation mode always draws exactly.
     """
 
     def __init__(self, sigma_lsb: float = 0.5, *, seed: int | None = None, source: str = "pool"):
@@ -101,7 +103,12 @@ class GaussianNoise(_Seeded):
         n = x.numel()
         gen = self.generator(x.device)
         pool = self._pool
-        if pool is None or pool.numel() < _POOL_FACTOR * n or pool.dtype != x.dtype or pool.device != x.device:
+        if (
+            pool is None
+            or pool.numel() < _POOL_FACTOR * n
+            or pool.dtype != x.dtype
+            or pool.device != x.device
+        ):
             size = max(_POOL_MIN, _POOL_FACTOR * n)
             pool = self._pool = torch.randn(size, dtype=x.dtype, device=x.device, generator=gen)
             self._refresh_at = 0

@@ -9,8 +9,8 @@ extent, by one of three rules:
   signal, E[(Q(x) − x)²] + σ²Δ(a)², over a sample of the calibration values: the
   quantization and clipping error plus the Gaussian noise of σ LSB that the ADC will see
   (``noise_lsb``, set by the analog chain). Searched on a geometric grid of 200 candidates
-  between max/1000 and max, refined on a
-  linear grid of 41 around the best one. A noisier ADC is given a wider Δ per level only where that pays.
+  between max/1000 and max, refined on a linear grid of 41 around the best one. Because the
+  noise costs σ²Δ², a noisier ADC gets a smaller Δ: it trades some clipping for less noise.
 
 A batch that holds NaN or Inf is refused (never silently clamped), as is asking for a range
 before any batch.

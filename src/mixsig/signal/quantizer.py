@@ -14,8 +14,8 @@ returned in the input's units (not integer codes). Unsigned: codes 0..L−1 over
 Signed (calibrated/learned range): two's-complement codes −2^(b−1)..2^(b−1)−1, so zero is a
 level: lo = −2^(b−1)·Δ, hi = (2^(b−1) − 1)·Δ. A fixed range may be any lo < hi.
 
-Gradients: clipped straight-through (1 inside (lo, hi), 0 where clipped, as for `hardtanh`); in ``learned`` mode
-the step Δ also gets LSQ's gradient (see `mixsig.signal.fake_quant.lsq_quant`).
+Gradients: clipped straight-through (1 inside (lo, hi), 0 where clipped, as for `hardtanh`);
+in ``learned`` mode the step Δ also gets LSQ's gradient (see `mixsig.signal.fake_quant.lsq_quant`).
 
 Range modes: ``fixed`` (the physical full scale), ``calibrated`` (from `RangeObserver`
 statistics collected while `observing` is true; see `mixsig.calibrate`), ``learned``
@@ -157,9 +157,7 @@ class UniformQuantizer(nn.Module):
             code_lo = -self.zero_code
             code_hi = code_lo + self.levels - 1
             return lsq_quant(x, self.step, code_lo, code_hi, noise_lsb, noise_scale)
-        return fake_quant(
-            x, float(self._lo), float(self.step), self.levels, noise_lsb, noise_scale
-        )
+        return fake_quant(x, float(self._lo), float(self.step), self.levels, noise_lsb, noise_scale)
 
     def extra_repr(self) -> str:
         sign = "signed" if self.signed else "unsigned"

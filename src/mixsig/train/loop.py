@@ -32,9 +32,13 @@ def fit(
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * -(-len(x) // batch_size)))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, max(1, epochs * -(-len(x) // batch_size))
+    )
     model.train()
-    bar = tqdm(total=epochs * -(-len(x) // batch_size), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(
+        total=epochs * -(-len(x) // batch_size), desc=desc, disable=not progress, leave=False
+    )
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), batch_size):

@@ -1,0 +1,26 @@
+"""The benchmark scripts run (a smoke test, not a timing: timings live in the README)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_layers_quick_writes_its_json(tmp_path):
+    out = tmp_path / "bench.json"
+    assert _load("bench_layers").main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["ratio_vs_float"]) >= {"mixsig", "brevitas", "aihwkit_lightning"}
+    r = data["ratio_vs_float"]["mixsig"]
+    assert r is not None and r > 0  # mixsig itself is never skipped
+    for peer, ratio in data["ratio_vs_float"].items():
+        assert ratio is None or ratio > 0, peer
+        assert (ratio is None) == (peer in data["skipped"]), peer
