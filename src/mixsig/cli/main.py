@@ -33,6 +33,89 @@ def demo(
     )
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="run config (YAML, see configs/runs/)"),
+    out: Path | None = typer.Option(None, help="run folder (default: runs/<name>)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
+    progress: bool = typer.Option(True, help="progress bars"),
+) -> None:
+    """Train (float pre-training, calibration, hardware-aware training) and evaluate one run.
+
+    Examples:
+
+      mixsig train configs/runs/p_4bit.yaml
+
+      mixsig train configs/runs/p_4bit.yaml --resume      # after an interruption, even kill -9
+    """
+    import yaml
+
+    from mixsig.config import ConfigError, validate
+    from mixsig.data import DataError
+    from mixsig.train import CheckpointError, TrainConfig, run_training
+
+    try:
+        data = yaml.safe_load(config.read_text()) if config.is_file() else None
+        if data is None and not config.is_file():
+            raise ConfigError(f"config file not found: {config}")
+        cfg = validate(TrainConfig, data or {}, source=str(config))
+        folder = out or Path("runs") / cfg.name
+        run_training(
+            cfg, folder, resume=resume, progress=progress, echo=typer.echo, config_dir=config.parent
+        )
+    except (ConfigError, CheckpointError, DataError, FileExistsError, yaml.YAMLError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"results: {folder / 'results.json'}")
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Path = typer.Argument(..., help="a run folder or its checkpoint/ folder"),
+    sigma_lsb: float = typer.Option(..., "--sigma-lsb", min=0.0, help="test noise, LSB"),
+    bits: int | None = typer.Option(
+        None, "--bits", min=1, max=16, help="ADC bits (default: the trained ones)"
+    ),
+    draws: int = typer.Option(20, "--draws", min=1, help="Monte-Carlo noise draws"),
+    seed: int = typer.Option(0, help="seed of the noise draws"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+) -> None:
+    """Monte-Carlo accuracy of a trained run on its test set at one noise level.
+
+    Example: mixsig eval runs/p_4bit --sigma-lsb 1.0 --draws 20 --json p_1lsb.json
+    """
+    import json
+
+    from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
+    from mixsig.signal import set_adc_bits
+    from mixsig.train import CheckpointError, load_trained
+
+    try:
+        model, cfg, data = load_trained(checkpoint)
+    except CheckpointError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if bits is not None:
+        set_adc_bits(model, bits)
+    r = evaluate(model, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
+    ref = evaluate(model, data.x_test, data.y_test, sigma_lsb=0.0, draws=1, seed=seed)
+    eq = is_equivalent(r, ref)
+    typer.echo(f"{cfg.name} ({cfg.method.name}) on {data.name}: {r}")
+    typer.echo(f"noise-free quantized: {ref.mean:.4f}; equivalent: {'yes' if eq else 'no'}")
+    typer.echo(f"({EQUIVALENT_DEFINITION})")
+    if json_path is not None:
+        payload = {
+            "run": cfg.name,
+            "method": cfg.method.name,
+            "bits": bits,
+            **r.as_dict(),
+            "noise_free_quantized_accuracy": ref.mean,
+            "equivalent": eq,
+            "definition": EQUIVALENT_DEFINITION,
+        }
+        json_path.write_text(json.dumps(payload, indent=1))
+
+
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file and print it with every default filled in.

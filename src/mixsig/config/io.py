@@ -93,6 +93,7 @@ def save_yaml(cfg: BaseModel, path: str | os.PathLike) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

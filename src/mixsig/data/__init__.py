@@ -1,5 +1,7 @@
-"""Data sets: bundled ones (no download) and, later, local folders in standard formats."""
+"""Data sets: bundled ones (no download) and local folders in standard formats (IDX, CIFAR-10)."""
 
 from mixsig.data.bundled import Split, bundled_digits, bundled_mnist
+from mixsig.data.idx import DataError
+from mixsig.data.local import load_local
 
-__all__ = ["Split", "bundled_digits", "bundled_mnist"]
+__all__ = ["DataError", "Split", "bundled_digits", "bundled_mnist", "load_local"]

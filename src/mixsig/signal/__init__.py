@@ -5,12 +5,20 @@ Everything a mixed-signal layer does to its analog result lives here, each piece
 """
 
 from mixsig.signal.calibration import calibrate, observing
-from mixsig.signal.chain import AnalogChain, build_chain, build_dac
+from mixsig.signal.chain import (
+    AnalogChain,
+    build_chain,
+    build_dac,
+    chains,
+    set_adc_bits,
+    set_output_quantization,
+)
 from mixsig.signal.fake_quant import fake_quant, grad_scale, lsq_quant, round_ste
 from mixsig.signal.gain import AnalogGain
 from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise, set_sigma_lsb
 from mixsig.signal.observer import RangeObserver
 from mixsig.signal.quantizer import ADC, DAC, UniformQuantizer
+from mixsig.signal.rng import collect_rng_state, noise_stream, reseed_noise, restore_rng_state
 from mixsig.signal.weights import WeightQuantizer, split_differential
 
 __all__ = [
@@ -27,11 +35,18 @@ __all__ = [
     "build_chain",
     "build_dac",
     "calibrate",
+    "collect_rng_state",
+    "noise_stream",
+    "reseed_noise",
+    "restore_rng_state",
+    "chains",
     "fake_quant",
     "grad_scale",
     "lsq_quant",
     "observing",
     "round_ste",
+    "set_adc_bits",
+    "set_output_quantization",
     "set_sigma_lsb",
     "split_differential",
 ]

@@ -8,6 +8,10 @@ Owns `AnalogChain` (the order of operations of design §2, steps 4–6) and `bui
     s = s + shot(s) + floor      signal-dependent shot noise, fixed physical noise floor
     y = ADC(s + n·Δ) / g         Gaussian noise n in LSB, clip, round (STE); digital rescale
 
+``quantize_output = False`` (a training-time switch, not a hardware property) replaces the last
+step by y = (s + n·Δ)/g: the noise of the calibrated ADC without its clipping and rounding, as the
+baselines "standard QAT" (σ = 0) and "noise injection without ADC rounding" train.
+
 While calibrating, the ADC observes the undistorted, noise-free signal g·x and the chain passes
 its input through unchanged; on `finish_observing` the distortions' full scale is set to the
 ADC's, so transfer curves are defined relative to the ADC range, as a camera's response is
@@ -45,6 +49,7 @@ class AnalogChain(nn.Module):
         self.floor = floor
         self.noise = noise
         self.adc = adc
+        self.quantize_output = True
         if bool(adc.calibrated):
             self._sync_full_scale()
 
@@ -75,8 +80,11 @@ class AnalogChain(nn.Module):
             s = self.shot(s)
         if self.floor is not None:
             s = self.floor(s)
-        if self.noise is not None:
-            y = self.adc(s, self.noise.draw_standard(s), self.noise.sigma_lsb)
+        z = self.noise.draw_standard(s) if self.noise is not None else None
+        if not self.quantize_output:
+            y = s if z is None else s + z * (self.noise.sigma_lsb * float(self.adc.lsb))
+        elif z is not None:
+            y = self.adc(s, z, self.noise.sigma_lsb)
         else:
             y = self.adc(s)
         return y / g if g is not None else y
@@ -147,4 +155,35 @@ def build_chain(hw: HardwareConfig, *, signed: bool | None = None) -> AnalogChai
     )
 
 
-__all__ = ["AnalogChain", "build_chain", "build_dac", "build_distortion"]
+__all__ = [
+    "AnalogChain",
+    "build_chain",
+    "build_dac",
+    "build_distortion",
+    "chains",
+    "set_adc_bits",
+    "set_output_quantization",
+]
+
+
+def chains(model: nn.Module) -> list[AnalogChain]:
+    """Every analog chain in ``model``, in module order."""
+    return [m for m in model.modules() if isinstance(m, AnalogChain)]
+
+
+def set_output_quantization(model: nn.Module, enabled: bool) -> nn.Module:
+    """Switch the ADC clipping and rounding of every chain on or off (noise stays as set)."""
+    for c in chains(model):
+        c.quantize_output = bool(enabled)
+    return model
+
+
+def set_adc_bits(model: nn.Module, bits: int) -> nn.Module:
+    """Change every chain's ADC resolution to ``bits``, keeping its range (see
+    `UniformQuantizer.set_bits`): to evaluate a trained network at another bit depth."""
+    found = chains(model)
+    if not found:
+        raise ValueError("model has no analog chain (was it converted with mixsig?)")
+    for c in found:
+        c.adc.set_bits(bits)
+    return model

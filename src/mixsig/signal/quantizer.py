@@ -56,14 +56,11 @@ class UniformQuantizer(nn.Module):
         percentile: float = 99.99,
     ) -> None:
         super().__init__()
-        self.bits = check_bits(bits)
         if range not in RANGE_MODES:
             raise ValueError(f"range must be one of {RANGE_MODES}, got {range!r}")
         self.range_mode = range
         self.signed = bool(signed)
-        self.levels = 1 << self.bits
-        # code of the value 0 in calibrated/learned modes (two's complement when signed)
-        self.zero_code = (1 << (self.bits - 1)) if self.signed else 0
+        self._set_resolution(check_bits(bits))
         if range == "fixed":
             lo = 0.0 if lo is None else float(lo)
             hi = 1.0 if hi is None else float(hi)
@@ -122,6 +119,32 @@ class UniformQuantizer(nn.Module):
             self._lo.fill_(lo)
             self.step.fill_((hi - lo) / (self.levels - 1))
         self.calibrated.fill_(True)
+
+    def set_bits(self, bits: int) -> None:
+        """Change the resolution, keeping the range: a fixed range keeps [lo, hi]; a
+        calibrated or learned one keeps its extent (the positive full scale of a signed
+        quantizer, hi of an unsigned one) and re-derives Δ and lo as calibration would."""
+        bits = check_bits(bits)
+        with torch.no_grad():
+            if self.range_mode == "fixed":
+                lo, hi = float(self._lo), float(self.hi)
+                self._set_resolution(bits)
+                self.step.fill_((hi - lo) / (self.levels - 1))
+                return
+            steps_old = self.observer.steps_per_extent()
+            extent = float(self.step) * steps_old
+            self._set_resolution(bits)
+            self.observer.bits = bits
+            step = extent / self.observer.steps_per_extent()
+            self.step.fill_(step)
+            self._lo.fill_(-self.zero_code * step)
+
+    def _set_resolution(self, bits: int) -> None:
+        # levels, and the code of the value 0 in calibrated/learned modes (two's complement
+        # when signed)
+        self.bits = bits
+        self.levels = 1 << bits
+        self.zero_code = (1 << (bits - 1)) if self.signed else 0
 
     def start_observing(self) -> None:
         if self.observer is not None:

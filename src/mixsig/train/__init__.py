@@ -1,5 +1,21 @@
-"""Training and evaluation under the analog chain."""
+"""Training and evaluation runs: the method P, the baselines B1–B4, resumable checkpoints."""
 
+from mixsig.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from mixsig.train.config import METHODS, TrainConfig
 from mixsig.train.loop import accuracy, fit, mc_accuracy
+from mixsig.train.runner import load_data, load_trained, reestimate_batchnorm, run_training
 
-__all__ = ["accuracy", "fit", "mc_accuracy"]
+__all__ = [
+    "METHODS",
+    "CheckpointError",
+    "TrainConfig",
+    "accuracy",
+    "fit",
+    "load_checkpoint",
+    "load_data",
+    "load_trained",
+    "mc_accuracy",
+    "reestimate_batchnorm",
+    "run_training",
+    "save_checkpoint",
+]

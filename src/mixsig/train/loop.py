@@ -7,11 +7,11 @@ noise ramps, baselines, checkpoints — builds on these in `mixsig.train`.
 
 from __future__ import annotations
 
-import statistics
-
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from mixsig.eval import evaluate
 
 
 def fit(
@@ -68,9 +68,6 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500) -
 def mc_accuracy(
     model: nn.Module, x: Tensor, y: Tensor, *, draws: int = 5, seed: int = 0
 ) -> tuple[float, float]:
-    """Mean and std of `accuracy` over ``draws`` noise draws (torch's RNG seeded per draw)."""
-    accs = []
-    for d in range(draws):
-        torch.manual_seed(seed + d)
-        accs.append(accuracy(model, x, y))
-    return statistics.fmean(accs), (statistics.stdev(accs) if draws > 1 else 0.0)
+    """Mean and std of the accuracy over ``draws`` noise draws (`mixsig.eval.evaluate`)."""
+    r = evaluate(model, x, y, draws=draws, seed=seed)
+    return r.mean, r.std

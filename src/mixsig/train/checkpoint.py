@@ -1,0 +1,198 @@
+"""Checkpoints that survive a kill: safetensors weights, a readable JSON sidecar, atomic writes.
+
+Owns the on-disk format of a training run's state and its integrity checks:
+
+* ``<dir>/state-<step>.safetensors`` — tensors only: the model's state_dict (``model.*``), the
+  optimizer's per-parameter state (``optim.<i>.<name>``), and the random states of
+  `mixsig.signal.collect_rng_state` (``rng.*``, generator states as uint8 tensors);
+* ``<dir>/checkpoint.json`` — written last, atomically (temporary file + ``os.replace``): the
+  format tag, the run's config, progress counters, optimizer hyper-parameters and scheduler
+  state, the safetensors file's name, size and SHA-256.
+
+A reader follows ``checkpoint.json`` to a weights file whose hash it checks, so a kill at any
+moment leaves either the previous complete checkpoint or the new one. Nothing is ever
+unpickled; a truncated, corrupt or foreign file is refused with a `CheckpointError` that says
+which file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+FORMAT = "mixsig-checkpoint/1"
+SIDECAR = "checkpoint.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+@dataclass
+class Checkpoint:
+    """What `load_checkpoint` returns: tensors by group, and the sidecar's metadata."""
+
+    model: dict[str, Tensor]
+    optim: dict[str, Tensor]
+    rng: dict[str, Tensor]
+    meta: dict[str, Any]
+    path: Path
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer | None) -> tuple[dict[str, Tensor], dict]:
+    if opt is None:
+        return {}, {}
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, Tensor):
+                tensors[f"optim.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def save_checkpoint(
+    directory: str | os.PathLike,
+    model: nn.Module,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    rng: dict[str, Tensor] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint of ``model`` (+ optimizer, random states, JSON metadata) atomically.
+
+    ``meta`` must be JSON-serialisable (config, progress counters, scheduler state...).
+    Returns the sidecar's path. Older weight files of the same directory are removed once the
+    new sidecar is in place.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+    tensors.update(opt_tensors)
+    tensors.update({f"rng.{k}": v for k, v in (rng or {}).items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    step = int((meta or {}).get("global_step", 0))
+    name = f"state-{step:09d}.safetensors"
+    weights = d / name
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": FORMAT})
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, weights)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sidecar = {
+        "format": FORMAT,
+        "weights": name,
+        "bytes": weights.stat().st_size,
+        "sha256": _sha256(weights),
+        "optimizer": opt_meta,
+        **(meta or {}),
+    }
+    _atomic_write_bytes(d / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True).encode())
+    for old in d.glob("state-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return d / SIDECAR
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read and verify a checkpoint (its directory or its ``checkpoint.json``)."""
+    p = Path(path)
+    sidecar = p / SIDECAR if p.is_dir() else p
+    if not sidecar.is_file():
+        raise CheckpointError(f"no checkpoint at {p}: expected {SIDECAR} (and its weights) there")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{sidecar} is not a mixsig checkpoint (not JSON: {err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{sidecar} is not a {FORMAT} checkpoint (format: {got!r})")
+    weights = sidecar.parent / str(meta.get("weights", ""))
+    if not weights.is_file():
+        raise CheckpointError(f"{sidecar} refers to {weights.name}, which is missing")
+    size = weights.stat().st_size
+    if size != meta.get("bytes"):
+        raise CheckpointError(
+            f"{weights} is truncated or altered: {size} bytes, the checkpoint says "
+            f"{meta.get('bytes')}"
+        )
+    if _sha256(weights) != meta.get("sha256"):
+        raise CheckpointError(f"{weights} is corrupt: its SHA-256 does not match {sidecar}")
+    try:
+        tensors = load_file(weights)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{weights} cannot be read as safetensors: {err}") from None
+    groups: dict[str, dict[str, Tensor]] = {"model": {}, "optim": {}, "rng": {}}
+    for k, v in tensors.items():
+        head, _, rest = k.partition(".")
+        if head not in groups:
+            raise CheckpointError(f"{weights} holds an unexpected tensor {k!r}")
+        groups[head][rest] = v
+    return Checkpoint(groups["model"], groups["optim"], groups["rng"], meta, sidecar)
+
+
+def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
+    """Load the checkpoint's weights into ``model``; a mismatch is a `CheckpointError`."""
+    missing, unexpected = model.load_state_dict(ckpt.model, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{ckpt.path} does not fit this model: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}"
+        )
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
+    """Rebuild ``opt``'s state_dict from the checkpoint's tensors and hyper-parameters."""
+    om = ckpt.meta.get("optimizer") or {}
+    state: dict[int, dict[str, Any]] = {}
+    for k, v in ckpt.optim.items():
+        idx, _, name = k.partition(".")
+        state.setdefault(int(idx), {})[name] = v
+    for idx, scalars in (om.get("scalars") or {}).items():
+        state.setdefault(int(idx), {}).update(scalars)
+    try:
+        opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{ckpt.path}: optimizer state does not fit: {err}") from None

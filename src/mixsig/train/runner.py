@@ -1,0 +1,420 @@
+"""One training run from a `TrainConfig`, resumable at any step: `run_training`.
+
+Owns the sequence of a run and its bookkeeping:
+
+1. ``pretrain`` — the float network, Adam + cosine schedule (skipped with 0 epochs);
+2. conversion to mixed-signal layers and range calibration (deterministic: it is redone, not
+   stored, when a run resumes inside phase 1);
+3. ``aware`` — the method's hardware-aware training (P, B2–B4; see `mixsig.train.config`):
+   the training chain per method, the noise ramp, then (P) batch-norm re-estimation under the
+   noisy forward, and (B1–B3, whose training never saw the ADC) ADC range re-calibration;
+4. evaluation: Monte-Carlo accuracy at each ``sigma_test_lsb`` (`mixsig.eval.evaluate`).
+
+Every ``checkpoint_every`` steps and at each phase end the full state (weights, optimizer,
+scheduler, every random state, progress) goes to ``<out>/checkpoint`` (`mixsig.train.checkpoint`);
+`run_training(..., resume=True)` continues from it and ends with the same weights, bit for
+bit, as the uninterrupted run. The batch order of each epoch is a function of (seed, phase,
+epoch), so it is recomputed rather than stored. Metrics go to ``metrics.csv`` (and TensorBoard
+when it is installed); results to ``results.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from mixsig.data import Split, bundled_digits, bundled_mnist, load_local
+from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
+from mixsig.models import build_model
+from mixsig.nn import convert
+from mixsig.signal import (
+    calibrate,
+    collect_rng_state,
+    restore_rng_state,
+    set_output_quantization,
+    set_sigma_lsb,
+)
+from mixsig.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_model,
+    restore_optimizer,
+    save_checkpoint,
+)
+from mixsig.train.config import DataConfig, TrainConfig
+
+CKPT_DIR = "checkpoint"
+PHASES = ("pretrain", "aware", "done")
+
+
+def load_data(cfg: DataConfig, seed: int) -> Split:
+    """The run's data set (bundled ones split stratified with ``seed``)."""
+    if cfg.name == "bundled-mnist":
+        split = bundled_mnist(cfg.test_fraction, seed)
+    elif cfg.name == "bundled-digits":
+        split = bundled_digits(cfg.test_fraction, seed)
+    else:
+        if cfg.root is None:
+            raise ValueError(f"data.name={cfg.name!r} needs data.root: the folder holding it")
+        split = load_local(cfg.name, cfg.root, grayscale=cfg.grayscale)
+    if cfg.limit_train or cfg.limit_test:
+        lt, le = cfg.limit_train, cfg.limit_test
+        split = Split(
+            split.x_train[:lt],
+            split.y_train[:lt],
+            split.x_test[:le],
+            split.y_test[:le],
+            split.name,
+        )
+    return split
+
+
+@dataclass
+class RunState:
+    phase: str = "pretrain"
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+
+
+def _epoch_order(n: int, seed: int, phase: str, epoch: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + PHASES.index(phase) * 10_007 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+class _Metrics:
+    """metrics.csv (truncated to the checkpoint's step on resume) and optional TensorBoard."""
+
+    FIELDS = ["phase", "epoch", "global_step", "loss", "lr", "sigma_train_lsb"]
+
+    def __init__(self, out: Path, keep_until: int | None) -> None:
+        self.path = out / "metrics.csv"
+        rows = []
+        if keep_until is not None and self.path.exists():
+            with open(self.path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["global_step"]) <= keep_until]
+        self.fh = open(self.path, "w", newline="")  # noqa: SIM115 - closed in close()
+        self.writer = csv.DictWriter(self.fh, self.FIELDS)
+        self.writer.writeheader()
+        self.writer.writerows(rows)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+        except Exception:  # noqa: BLE001 - TensorBoard is optional
+            self.tb = None
+
+    def log(self, **row) -> None:
+        self.writer.writerow(row)
+        if self.tb is not None:
+            self.tb.add_scalar(f"{row['phase']}/loss", row["loss"], row["global_step"])
+
+    def close(self) -> None:
+        self.fh.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _sigma_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
+    """Training noise of the method at this step (P ramps it from 0 over noise_ramp)."""
+    name = cfg.method.name
+    if name in ("B2", "B4", "B1"):
+        return 0.0
+    target = cfg.sigma_train
+    ramp = cfg.method.noise_ramp * cfg.aware.epochs
+    if name == "B3" or ramp == 0:
+        return target
+    progress = epoch + step / steps_per_epoch
+    return target * min(1.0, progress / ramp)
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model: nn.Module, x: Tensor, batch_size: int, batches: int) -> None:
+    """Recompute every BN layer's running statistics with the model's current (noisy) forward:
+    a cumulative average over ``batches`` batches in train mode, no gradient."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or batches == 0:
+        return
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average
+    model.train()
+    for i in range(batches):
+        lo = (i * batch_size) % max(1, len(x) - batch_size + 1)
+        model(x[lo : lo + batch_size])
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    model.eval()
+
+
+class Run:
+    """The state of one run (model, optimizer, schedule) and its phase loop."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, progress: bool, echo: Callable) -> None:
+        self.cfg, self.out, self.progress, self.echo = cfg, out, progress, echo
+        self.hw = cfg.resolved_hardware()
+        torch.manual_seed(cfg.seed)
+        self.data = load_data(cfg.data, cfg.seed)
+        self.model = build_model(
+            cfg.model.name,
+            self.data.image_shape,
+            self.data.num_classes,
+            batchnorm=cfg.model.batchnorm,
+        )
+        self.state = RunState()
+        self.opt: torch.optim.Optimizer | None = None
+        self.sched = None
+
+    # -- phases -----------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.data.x_train) // self.cfg.batch_size)
+
+    def _make_optimizer(self, lr: float, epochs: int) -> None:
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.opt, max(1, epochs * self.steps_per_epoch())
+        )
+
+    def convert_and_calibrate(self) -> None:
+        self.model = convert(self.model, self.hw)
+        x = self.data.x_train
+        bs = self.cfg.batch_size
+        batches = [x[i * bs : (i + 1) * bs] for i in range(self.cfg.calibration_batches)]
+        calibrate(self.model, [b for b in batches if len(b)])
+
+    def enter_phase(self, phase: str) -> None:
+        """Set up the model and optimizer at the start of ``phase`` (fresh, not resumed)."""
+        self.state = RunState(phase, 0, 0, self.state.global_step)
+        if phase == "aware":
+            self.convert_and_calibrate()
+        if phase in ("pretrain", "aware"):
+            pc = getattr(self.cfg, phase)
+            self._make_optimizer(pc.lr, pc.epochs)
+
+    def configure_chain(self, sigma: float) -> None:
+        m = self.cfg.method.name
+        set_output_quantization(self.model, m not in ("B2", "B3"))
+        set_sigma_lsb(self.model, sigma)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def save(self) -> None:
+        meta = {
+            "config": self.cfg.model_dump(mode="json"),
+            "phase": self.state.phase,
+            "epoch": self.state.epoch,
+            "step_in_epoch": self.state.step_in_epoch,
+            "global_step": self.state.global_step,
+            "scheduler": None if self.sched is None else self.sched.state_dict(),
+            "data": self.data.name,
+        }
+        save_checkpoint(
+            self.out / CKPT_DIR,
+            self.model,
+            optimizer=self.opt,
+            rng=collect_rng_state(self.model),
+            meta=meta,
+        )
+
+    def restore(self) -> None:
+        ck = load_checkpoint(self.out / CKPT_DIR)
+        stored = ck.meta.get("config")
+        if stored != self.cfg.model_dump(mode="json"):
+            raise CheckpointError(
+                f"{ck.path} was written by a different config; resume with the same one "
+                "(or start a new --out folder)"
+            )
+        phase = ck.meta["phase"]
+        if phase not in PHASES:
+            raise CheckpointError(f"{ck.path}: unknown phase {phase!r}")
+        if phase != "pretrain":
+            self.model = convert(self.model, self.hw)
+        restore_model(self.model, ck)
+        self.state = RunState(
+            phase, ck.meta["epoch"], ck.meta["step_in_epoch"], ck.meta["global_step"]
+        )
+        if phase in ("pretrain", "aware"):
+            pc = getattr(self.cfg, phase)
+            self._make_optimizer(pc.lr, pc.epochs)
+            restore_optimizer(self.opt, ck)
+            if ck.meta.get("scheduler") is not None:
+                self.sched.load_state_dict(ck.meta["scheduler"])
+        restore_rng_state(self.model, ck.rng)
+
+    # -- the loop ---------------------------------------------------------------------
+    def train_phase(self, phase: str, metrics: _Metrics) -> None:
+        cfg, st = self.cfg, self.state
+        pc = getattr(cfg, phase)
+        spe = self.steps_per_epoch()
+        x, y = self.data.x_train, self.data.y_train
+        bs = cfg.batch_size
+        bar = tqdm(
+            total=pc.epochs * spe,
+            initial=st.epoch * spe + st.step_in_epoch,
+            desc=phase,
+            disable=not self.progress,
+            leave=False,
+        )
+        self.model.train()
+        while st.epoch < pc.epochs:
+            order = _epoch_order(len(x), cfg.seed, phase, st.epoch)
+            while st.step_in_epoch < spe:
+                sigma = None
+                if phase == "aware":
+                    sigma = _sigma_at(cfg, st.epoch, st.step_in_epoch, spe)
+                    self.configure_chain(sigma)
+                idx = order[st.step_in_epoch * bs : (st.step_in_epoch + 1) * bs]
+                self.opt.zero_grad(set_to_none=True)
+                loss = nn.functional.cross_entropy(self.model(x[idx]), y[idx])
+                loss.backward()
+                self.opt.step()
+                self.sched.step()
+                st.step_in_epoch += 1
+                st.global_step += 1
+                metrics.log(
+                    phase=phase,
+                    epoch=st.epoch,
+                    global_step=st.global_step,
+                    loss=f"{loss.item():.6f}",
+                    lr=f"{self.sched.get_last_lr()[0]:.6g}",
+                    sigma_train_lsb="" if sigma is None else f"{sigma:.4g}",
+                )
+                bar.update()
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+                if st.global_step % cfg.checkpoint_every == 0:
+                    self.save()
+            st.epoch += 1
+            st.step_in_epoch = 0
+        bar.close()
+
+    def finish_aware(self) -> None:
+        """After hardware-aware training: deploy on the target chain (noise at the hardware's
+        σ, ADC rounding on); P re-estimates batch-norm statistics under that noisy forward,
+        the baselines that never trained with the ADC get their ranges re-calibrated."""
+        m = self.cfg.method.name
+        set_output_quantization(self.model, True)
+        set_sigma_lsb(self.model, self.hw.noise.sigma_lsb)
+        if m == "P":
+            set_sigma_lsb(self.model, self.cfg.sigma_train)
+            reestimate_batchnorm(
+                self.model, self.data.x_train, self.cfg.batch_size, self.cfg.method.bn_batches
+            )
+            set_sigma_lsb(self.model, self.hw.noise.sigma_lsb)
+        elif m in ("B1", "B2", "B3"):
+            bs = self.cfg.batch_size
+            x = self.data.x_train
+            calibrate(
+                self.model, [x[i * bs : (i + 1) * bs] for i in range(self.cfg.calibration_batches)]
+            )
+
+    def evaluate(self) -> dict:
+        cfg = self.cfg
+        d = self.data
+        results = []
+        for s in cfg.eval.sigma_test_lsb:
+            r = evaluate(
+                self.model, d.x_test, d.y_test, sigma_lsb=s, draws=cfg.eval.draws, seed=cfg.seed
+            )
+            results.append(r)
+            self.echo(f"  sigma_test = {s:g} LSB: {r}")
+        ref = evaluate(self.model, d.x_test, d.y_test, sigma_lsb=0.0, draws=1, seed=cfg.seed)
+        return {
+            "name": cfg.name,
+            "method": cfg.method.name,
+            "sigma_train_lsb": cfg.sigma_train if cfg.method.name in ("P", "B3") else 0.0,
+            "adc_bits": self.hw.adc.bits,
+            "data": d.name,
+            "n_test": len(d.x_test),
+            "noise_free_quantized_accuracy": ref.mean,
+            "definition": EQUIVALENT_DEFINITION,
+            "results": [{**r.as_dict(), "equivalent": is_equivalent(r, ref)} for r in results],
+        }
+
+
+def run_training(
+    cfg: TrainConfig,
+    out: str | os.PathLike,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+    config_dir: Path | None = None,
+) -> dict:
+    """Train and evaluate one run into ``out``; with ``resume`` continue from its checkpoint.
+
+    Returns the results (also written to ``<out>/results.json``).
+    """
+    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware(config_dir)})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    run = Run(cfg, out, progress, echo)
+    has_ckpt = (out / CKPT_DIR / "checkpoint.json").exists()
+    if resume and has_ckpt:
+        run.restore()
+        echo(f"resumed {out} at {run.state.phase}, step {run.state.global_step}")
+    elif has_ckpt and not resume:
+        raise FileExistsError(
+            f"{out} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    else:
+        run.enter_phase("pretrain")
+    _atomic_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
+    metrics = _Metrics(out, run.state.global_step if resume and has_ckpt else None)
+    try:
+        if run.state.phase == "pretrain":
+            run.train_phase("pretrain", metrics)
+            run.enter_phase("aware")
+            run.save()
+        if run.state.phase == "aware":
+            if cfg.method.name != "B1":
+                run.train_phase("aware", metrics)
+            run.finish_aware()
+            run.state = RunState("done", 0, 0, run.state.global_step)
+            run.save()
+    finally:
+        metrics.close()
+    echo(
+        f"{cfg.name}: method {cfg.method.name}, {run.data.name}, "
+        f"{run.hw.adc.bits}-bit ADC, test accuracy over {cfg.eval.draws} draws:"
+    )
+    results = run.evaluate()
+    results["seconds"] = round(time.perf_counter() - t0, 1)
+    _atomic_text(out / "results.json", json.dumps(results, indent=1))
+    return results
+
+
+def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split]:
+    """The deployed model of a finished (or in-progress) run, its config and its data."""
+    ck = load_checkpoint(Path(path) / CKPT_DIR if (Path(path) / CKPT_DIR).is_dir() else path)
+    try:
+        cfg = TrainConfig.model_validate(ck.meta["config"])
+    except Exception as err:  # noqa: BLE001 - a foreign sidecar
+        raise CheckpointError(f"{ck.path}: its config is not a mixsig TrainConfig: {err}") from None
+    run = Run(cfg, ck.path.parent.parent, progress=False, echo=lambda s: None)
+    if ck.meta.get("phase") != "pretrain":
+        run.model = convert(run.model, run.hw)
+    restore_model(run.model, ck)
+    run.model.eval()
+    return run.model, cfg, run.data
+
+
+__all__ = ["load_data", "load_trained", "reestimate_batchnorm", "run_training"]
