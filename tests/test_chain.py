@@ -14,7 +14,7 @@ from mixsig.signal import (
     build_chain,
     calibrate,
 )
-from mixsig.signal.distortion import Gamma, GainOffset
+from mixsig.signal.distortion import GainOffset, Gamma
 
 
 def test_order_is_gain_distortion_noise_adc_then_digital_rescale():

@@ -175,12 +175,36 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
     """Load the checkpoint's weights into ``model``; a mismatch is a `CheckpointError`."""
-    missing, unexpected = model.load_state_dict(ckpt.model, strict=False)
-    if missing or unexpected:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(ckpt.model))
+    unexpected = sorted(set(ckpt.model) - set(own))
+    wrong = [
+        f"{k}: {tuple(ckpt.model[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in ckpt.model
+        and v is not None
+        and ckpt.model[k].shape != v.shape
+        and not _flexible(model, k)
+    ]
+    if missing or unexpected or wrong:
         raise CheckpointError(
-            f"{ckpt.path} does not fit this model: missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]}"
+            f"{ckpt.path} does not fit this model: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, shape mismatch {wrong[:5]}"
         )
+    try:
+        model.load_state_dict(ckpt.model)
+    except RuntimeError as err:
+        raise CheckpointError(f"{ckpt.path} does not fit this model: {err}") from None
+
+
+def _flexible(model: nn.Module, key: str) -> bool:
+    """Buffers whose shape is taken from the checkpoint (lazily drawn distortion maps)."""
+    owner, _, name = key.rpartition(".")
+    try:
+        mod = model.get_submodule(owner)
+    except AttributeError:
+        return False
+    return name in getattr(mod, "_flexible_buffers", ())
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:

@@ -127,6 +127,12 @@ class _Metrics:
         if self.tb is not None:
             self.tb.add_scalar(f"{row['phase']}/loss", row["loss"], row["global_step"])
 
+    def flush(self) -> None:
+        """Every row logged so far is on disk (called before each checkpoint, so a resumed
+        run finds exactly the rows up to its checkpoint)."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
     def close(self) -> None:
         self.fh.close()
         if self.tb is not None:
@@ -300,6 +306,7 @@ class Run:
                 bar.update()
                 bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
                 if st.global_step % cfg.checkpoint_every == 0:
+                    metrics.flush()
                     self.save()
             st.epoch += 1
             st.step_in_epoch = 0
@@ -383,12 +390,14 @@ def run_training(
         if run.state.phase == "pretrain":
             run.train_phase("pretrain", metrics)
             run.enter_phase("aware")
+            metrics.flush()
             run.save()
         if run.state.phase == "aware":
             if cfg.method.name != "B1":
                 run.train_phase("aware", metrics)
             run.finish_aware()
             run.state = RunState("done", 0, 0, run.state.global_step)
+            metrics.flush()
             run.save()
     finally:
         metrics.close()
