@@ -77,7 +77,7 @@ def evaluate(
     sigma_lsb: float | None = None,
     draws: int = 20,
     seed: int = 0,
-    batch_size: int = 2000,
+    batch_size: int = 256,
     num_classes: int | None = None,
 ) -> MCResult:
     """Accuracy of ``model`` on (x, y) over ``draws`` noise draws at ``sigma_lsb``.

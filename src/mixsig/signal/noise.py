@@ -27,13 +27,62 @@ fresh draw. The layer benchmark reports the default (pool) and the exact source.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor, nn
 
+_CHUNK = 1 << 18  # values per independently seeded block of a parallel draw
 _POOL_MIN = 1 << 20
 _POOL_FACTOR = 8
 _REFRESH_FRACTION = 1 / 16
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _pool_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mixsig-randn")
+        return _executor
+
+
+def randn(
+    shape: tuple[int, ...],
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """N(0, 1) draws, filled in parallel on the CPU: torch's CPU generator is sequential
+    (~4 ns per value), so a large request is cut into blocks of 2^18 values, each filled by
+    its own generator seeded from ``generator`` (or torch's global RNG), on up to
+    `torch.get_num_threads()` threads. The blocks and their seeds do not depend on the thread
+    count, so the result is the same on any machine for the same seed."""
+    device = torch.device(device)
+    out = torch.empty(shape, dtype=dtype, device=device)
+    n = out.numel()
+    if device.type != "cpu" or n < 2 * _CHUNK:
+        return out.normal_(generator=generator)
+    flat = out.view(-1)
+    blocks = -(-n // _CHUNK)
+    seeds = torch.randint(0, 2**62, (blocks,), generator=generator).tolist()
+
+    def fill(i: int) -> None:
+        g = torch.Generator().manual_seed(seeds[i])
+        flat[i * _CHUNK : (i + 1) * _CHUNK].normal_(generator=g)
+
+    workers = min(torch.get_num_threads(), blocks)
+    if workers <= 1:
+        for i in range(blocks):
+            fill(i)
+    else:
+        list(_pool_executor().map(fill, range(blocks)))
+    return out
 
 
 class _Seeded(nn.Module):
@@ -60,9 +109,7 @@ class _Seeded(nn.Module):
         return self._generator
 
     def randn_like(self, x: Tensor) -> Tensor:
-        return torch.randn(
-            x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device)
-        )
+        return randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device))
 
 
 class GaussianNoise(_Seeded):

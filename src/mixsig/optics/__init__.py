@@ -1,0 +1,74 @@
+"""Diffractive optics: the physics core of the optical convolution layer (design §3).
+
+This subpackage owns the scalar, monochromatic wave optics of an incoherent 4f system with a
+phase-only DOE in its Fourier plane (Chang et al., Sci. Rep. 8, 12324, 2018) — the grids and
+their validity rules (`sampling`), the DOE itself (`doe`: height ↔ phase, wrapping, L-level
+quantization, etch-depth error, apertures), propagation (`propagation`: Fraunhofer PSF with
+Parseval normalisation, pixel envelope, camera pixels, 4f imaging, angular spectrum) and the
+linear FFT convolution of images with PSFs (`fftconv`). It holds no learned layers; the optical
+conv layer is built on these functions. Everything is plain torch (``torch.fft``),
+batch-friendly and differentiable w.r.t. the DOE phase.
+
+Shared conventions: arrays are [..., y, x]; a centred axis of M samples has the optical axis at
+index M // 2; lengths are in metres (names end in ``_m``).
+"""
+
+from mixsig.optics.doe import (
+    blazed_grating,
+    circular_aperture,
+    gaussian_aperture,
+    height_to_phase,
+    phase_ramp,
+    phase_scale,
+    phase_to_height,
+    quantize_phase,
+    square_aperture,
+    transmission,
+    wrap_phase,
+)
+from mixsig.optics.fftconv import OTF, fast_size, fft_convolve, fft_convolve_otf, otf
+from mixsig.optics.propagation import (
+    angular_spectrum,
+    asm_transfer,
+    camera_psf,
+    centered_fft2,
+    crop_center,
+    four_f,
+    fraunhofer_psf,
+    pad_center,
+    pixel_integrate,
+    sinc_envelope,
+    sum_pool,
+)
+from mixsig.optics.sampling import FourierSampling
+
+__all__ = [
+    "OTF",
+    "FourierSampling",
+    "angular_spectrum",
+    "asm_transfer",
+    "blazed_grating",
+    "camera_psf",
+    "centered_fft2",
+    "circular_aperture",
+    "crop_center",
+    "fast_size",
+    "fft_convolve",
+    "fft_convolve_otf",
+    "four_f",
+    "fraunhofer_psf",
+    "gaussian_aperture",
+    "height_to_phase",
+    "otf",
+    "pad_center",
+    "phase_ramp",
+    "phase_scale",
+    "phase_to_height",
+    "pixel_integrate",
+    "quantize_phase",
+    "sinc_envelope",
+    "square_aperture",
+    "sum_pool",
+    "transmission",
+    "wrap_phase",
+]
