@@ -24,3 +24,10 @@ def test_bench_layers_quick_writes_its_json(tmp_path):
     for peer, ratio in data["ratio_vs_float"].items():
         assert ratio is None or ratio > 0, peer
         assert (ratio is None) == (peer in data["skipped"]), peer
+
+
+def test_bench_eval_quick_writes_its_json(tmp_path):
+    out = tmp_path / "eval.json"
+    assert _load("bench_eval").main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["ratio_mc_vs_float"] > 0 and data["rounds"] == 2

@@ -137,3 +137,24 @@ def test_set_sigma_lsb_reaches_every_layer():
     assert sig == [1.25, 1.25]
     with pytest.raises(ValueError, match="no GaussianNoise"):
         set_sigma_lsb(nn.Linear(2, 2), 0.5)
+
+
+def test_parallel_fill_is_gaussian_reproducible_and_independent_of_threads():
+    from mixsig.signal.noise import _PARALLEL_MIN, randn
+
+    n = _PARALLEL_MIN + 12345  # several seeded blocks, the last one partial
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        a = randn((n,), generator=torch.Generator().manual_seed(1))
+        torch.set_num_threads(1)
+        b = randn((n,), generator=torch.Generator().manual_seed(1))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(a, b)
+    mean, std = _moments(a)
+    assert abs(mean) < 5 / math.sqrt(n) and abs(std - 1) < 5 / math.sqrt(2 * n)
+    # neighbouring blocks are not copies of each other
+    blk = 1 << 18
+    r = float(torch.corrcoef(torch.stack([a[:blk], a[blk : 2 * blk]]))[0, 1])
+    assert abs(r) < 5 / math.sqrt(blk)

@@ -116,6 +116,42 @@ def eval_(
         json_path.write_text(json.dumps(payload, indent=1))
 
 
+@app.command()
+def compare(
+    config: Path = typer.Argument(..., help="base run config (YAML)"),
+    out: Path = typer.Option(..., help="folder for the runs and the summary tables"),
+    methods: str = typer.Option("P,B1,B2,B3,B4", help="comma-separated methods"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+) -> None:
+    """Train and evaluate several methods x seeds on one chain; write summary.csv/.md.
+
+    Re-running skips finished runs and resumes interrupted ones.
+
+    Example: mixsig compare configs/runs/p_4bit.yaml --out runs/compare_4bit
+    """
+    import yaml
+
+    from mixsig.config import ConfigError, validate
+    from mixsig.experiments import compare_methods
+    from mixsig.train import METHODS, TrainConfig
+
+    ms = [m.strip() for m in methods.split(",") if m.strip()]
+    bad = [m for m in ms if m not in METHODS]
+    if bad or not ms:
+        typer.echo(f"error: --methods must be from {', '.join(METHODS)}, got {methods!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        cfg = validate(TrainConfig, yaml.safe_load(config.read_text()) or {}, source=str(config))
+    except (ValueError, OSError, ConfigError, yaml.YAMLError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    compare_methods(
+        cfg, out, methods=ms, seeds=seed_list, echo=typer.echo, config_dir=config.parent
+    )
+    typer.echo((out / "summary.md").read_text())
+
+
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file and print it with every default filled in.
