@@ -7,13 +7,13 @@ validation errors rewritten as one readable message per field path with the allo
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mixsig._atomic import atomic_write_text
 from mixsig.config.hardware import HardwareConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -85,16 +85,4 @@ def load_yaml(path: str | os.PathLike, model: type[M] = HardwareConfig) -> M:  #
 
 def save_yaml(cfg: BaseModel, path: str | os.PathLike) -> None:
     """Write ``cfg`` as YAML atomically (temporary file in the same folder + os.replace)."""
-    path = Path(path)
-    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

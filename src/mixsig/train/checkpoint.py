@@ -30,6 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from mixsig._atomic import atomic_write_bytes
+
 FORMAT = "mixsig-checkpoint/1"
 SIDECAR = "checkpoint.json"
 
@@ -47,20 +49,6 @@ class Checkpoint:
     rng: dict[str, Tensor]
     meta: dict[str, Any]
     path: Path
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _sha256(path: Path) -> str:
@@ -129,7 +117,7 @@ def save_checkpoint(
         "optimizer": opt_meta,
         **(meta or {}),
     }
-    _atomic_write_bytes(d / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True).encode())
+    atomic_write_bytes(d / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True).encode())
     for old in d.glob("state-*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from mixsig._atomic import atomic_write_text
 from mixsig.data import Split, bundled_digits, bundled_mnist, load_local
 from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
 from mixsig.models import build_model
@@ -90,14 +90,6 @@ class RunState:
 def _epoch_order(n: int, seed: int, phase: str, epoch: int) -> Tensor:
     g = torch.Generator().manual_seed(seed * 1_000_003 + PHASES.index(phase) * 10_007 + epoch)
     return torch.randperm(n, generator=g)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 class _Metrics:
@@ -384,7 +376,7 @@ def run_training(
         )
     else:
         run.enter_phase("pretrain")
-    _atomic_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
+    atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
     metrics = _Metrics(out, run.state.global_step if resume and has_ckpt else None)
     try:
         if run.state.phase == "pretrain":
@@ -407,7 +399,7 @@ def run_training(
     )
     results = run.evaluate()
     results["seconds"] = round(time.perf_counter() - t0, 1)
-    _atomic_text(out / "results.json", json.dumps(results, indent=1))
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     return results
 
 
