@@ -232,3 +232,28 @@ def test_evaluate_is_reproducible_and_leaves_the_model_random_state_alone(finish
     assert int(conf.sum()) == 4 * len(data.y_test)
     assert a.mean == pytest.approx(float(conf.diag().sum()) / float(conf.sum()))
     assert len(a.per_class) == 10
+
+
+def test_shared_prefix_draws_are_bookkept_like_plain_batches():
+    # with the noise off both paths are deterministic: their predictions must agree exactly,
+    # whatever the chunking (this checks the indexing of the draw-batched fast path)
+    from mixsig.eval.montecarlo import (
+        _predict_batched,
+        _predict_shared_prefix,
+        _split_at_first_readout,
+    )
+    from mixsig.models import small_cnn
+    from mixsig.signal import set_sigma_lsb
+
+    torch.manual_seed(0)
+    model = mixsig.convert(small_cnn(28))
+    x = torch.rand(37, 1, 28, 28)
+    mixsig.calibrate(model, [x])
+    model.eval()
+    set_sigma_lsb(model, 0.0)
+    split = _split_at_first_readout(model)
+    assert split is not None and split[1] is model[0]
+    with torch.no_grad():
+        ref = _predict_batched(model, x, 5, 16)
+        for bs in (1, 7, 64, 500):
+            assert torch.equal(_predict_shared_prefix(*split, x, 5, bs), ref), bs

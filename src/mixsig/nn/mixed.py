@@ -53,10 +53,18 @@ class _MixedMixin:
             w = self.weight_quant(self.weight)
         return self.mismatch(w) if self.mismatch is not None else w
 
-    def _mixed_forward(self, x: Tensor) -> Tensor:
+    # The forward in two halves (the protocol `mixsig.eval` uses to evaluate Monte-Carlo draws
+    # without recomputing what noise does not touch): `analog_result` is deterministic in
+    # eval mode, `readout` holds every random part.
+    def analog_result(self, x: Tensor) -> Tensor:
+        """The ideal analog result: input DAC, realised weights, the MAC (no noise yet)."""
         if self.dac is not None:
             x = self.dac(x)
-        y = self.chain(self._mac(x, self.analog_weight()))
+        return self._mac(x, self.analog_weight())
+
+    def readout(self, a: Tensor) -> Tensor:
+        """The analog chain (distortion, noise, ADC) and the digital side of the layer."""
+        y = self.chain(a)
         if self.differential:
             pos, neg = y.chunk(2, dim=1)
             y = pos - neg
@@ -64,6 +72,9 @@ class _MixedMixin:
             shape = (1, -1) + (1,) * (y.dim() - 2)
             y = y.add_(self.bias.view(shape))  # in place: y is a fresh output of the chain
         return y
+
+    def _mixed_forward(self, x: Tensor) -> Tensor:
+        return self.readout(self.analog_result(x))
 
 
 class MixedLinear(_MixedMixin, nn.Linear):
