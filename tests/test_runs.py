@@ -257,3 +257,31 @@ def test_shared_prefix_draws_are_bookkept_like_plain_batches():
         ref = _predict_batched(model, x, 5, 16)
         for bs in (1, 7, 64, 500):
             assert torch.equal(_predict_shared_prefix(*split, x, 5, bs), ref), bs
+
+
+def test_extensions_learned_range_and_gain_randomised_distortion_noise_above_target(tmp_path):
+    hw = {
+        "adc": {"range": "learned", "gain": {"init": 1.0, "learned": True}},
+        "distortion": [{"kind": "gamma", "gamma": 0.8, "randomize": 0.1, "seed": 1}],
+        "noise": {"sigma_lsb": 0.5},
+    }
+    cfg = TrainConfig.model_validate(
+        {
+            **TINY,
+            "hardware": hw,
+            "method": {"name": "P", "sigma_train_lsb": 0.75},
+            "pretrain": {"epochs": 1, "lr": 0.003},
+            "aware": {"epochs": 1, "lr": 0.003},
+            "checkpoint_every": 1000,
+        }
+    )
+    run_training(cfg, tmp_path, progress=False, echo=lambda s: None)
+    ck = load_checkpoint(tmp_path / "checkpoint")
+    steps = {k: v for k, v in ck.model.items() if k.endswith("chain.adc.step")}
+    gains = {k: v for k, v in ck.model.items() if k.endswith("log_gain")}
+    assert steps and gains
+    # the learned gains moved away from their initial value (log 1 = 0) and stayed finite
+    assert all(float(v) != 0.0 for v in gains.values())
+    assert all(torch.isfinite(v).all() for v in steps.values())
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["sigma_train_lsb"] == 0.75  # trained above the 0.5 LSB target
