@@ -5,7 +5,8 @@ phase-only DOE in its Fourier plane (Chang et al., Sci. Rep. 8, 12324, 2018) —
 their validity rules (`sampling`), the DOE itself (`doe`: height ↔ phase, wrapping, L-level
 quantization, etch-depth error, apertures), propagation (`propagation`: Fraunhofer PSF with
 Parseval normalisation, pixel envelope, camera pixels, 4f imaging, angular spectrum) and the
-linear FFT convolution of images with PSFs (`fftconv`). It holds no learned layers; the optical
+linear FFT convolution of images with PSFs (`fftconv`), and the files for fabrication
+(`export`: safetensors, 16-bit TIFF, PNG, multi-level GDSII; import gives back the same PSF). It holds no learned layers; the optical
 conv layer is built on these functions. Everything is plain torch (``torch.fft``),
 batch-friendly and differentiable w.r.t. the DOE phase.
 
@@ -26,6 +27,13 @@ from mixsig.optics.doe import (
     transmission,
     wrap_phase,
 )
+from mixsig.optics.export import (
+    DOEFileError,
+    DOEMetadata,
+    export_doe,
+    import_doe,
+    read_gds_levels,
+)
 from mixsig.optics.fftconv import OTF, fast_size, fft_convolve, fft_convolve_otf, otf
 from mixsig.optics.propagation import (
     angular_spectrum,
@@ -43,6 +51,8 @@ from mixsig.optics.propagation import (
 from mixsig.optics.sampling import FourierSampling
 
 __all__ = [
+    "DOEFileError",
+    "DOEMetadata",
     "OTF",
     "FourierSampling",
     "angular_spectrum",
@@ -52,6 +62,7 @@ __all__ = [
     "centered_fft2",
     "circular_aperture",
     "crop_center",
+    "export_doe",
     "fast_size",
     "fft_convolve",
     "fft_convolve_otf",
@@ -59,6 +70,7 @@ __all__ = [
     "fraunhofer_psf",
     "gaussian_aperture",
     "height_to_phase",
+    "import_doe",
     "otf",
     "pad_center",
     "phase_ramp",
@@ -66,6 +78,7 @@ __all__ = [
     "phase_to_height",
     "pixel_integrate",
     "quantize_phase",
+    "read_gds_levels",
     "sinc_envelope",
     "square_aperture",
     "sum_pool",
