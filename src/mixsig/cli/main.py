@@ -152,6 +152,37 @@ def compare(
     typer.echo((out / "summary.md").read_text())
 
 
+@app.command("calibrate")
+def calibrate_cmd(
+    folder: Path = typer.Argument(..., help="measurement folder (darks/, flats/, ptc/, ...)"),
+    out: Path = typer.Option(..., help="hardware YAML to write (maps and report beside it)"),
+    adc_bits: int = typer.Option(..., "--adc-bits", min=1, max=16, help="ADC bits to model"),
+    camera_bits: int | None = typer.Option(None, "--camera-bits", min=1, max=16),
+    transfer: str = typer.Option("auto", help="auto, gamma, polynomial, lut or none"),
+) -> None:
+    """Fit the signal chain from measured frames and write a hardware YAML for `mixsig train`.
+
+    The folder layout (each part optional) is documented in mixsig.calib.report: darks/,
+    flats/, ptc/levels.csv, exposure/levels.csv, impulse/, registration/.
+
+    Example: mixsig calibrate lab/camera1 --out configs/camera1.yaml --adc-bits 4
+    """
+    from mixsig.calib import CalibrationError, calibrate_folder
+
+    if transfer not in ("auto", "gamma", "polynomial", "lut", "none"):
+        typer.echo("error: --transfer must be auto, gamma, polynomial, lut or none", err=True)
+        raise typer.Exit(2)
+    try:
+        _, report = calibrate_folder(
+            folder, out, adc_bits=adc_bits, camera_bits=camera_bits, transfer=transfer
+        )
+    except CalibrationError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(report.markdown_path.read_text())
+    typer.echo(f"wrote {out} and the report {report.markdown_path}")
+
+
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file and print it with every default filled in.
