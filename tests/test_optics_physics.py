@@ -685,3 +685,11 @@ def test_aperture_centring_convention():
     assert torch.equal(even[1:, 1:], torch.flip(even[1:, 1:], (0, 1)))
     phi = torch.rand(4, 4, dtype=F64)
     assert torch.equal(phase_scale(phi, 0.9), 0.9 * phi)
+
+
+def test_check_window_accepts_an_extent_exactly_equal_to_the_window():
+    from mixsig.optics import FourierSampling
+
+    s = FourierSampling(532e-9, 0.2, 6e-6, 64, oversample=2, camera_pitch_m=None)
+    whole = s.window_m / s.camera_pixel_m  # the window in camera pixels, up to rounding
+    assert s.check_window(whole) >= 0.0

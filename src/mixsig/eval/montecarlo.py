@@ -5,8 +5,9 @@ chain (evaluation mode: every noise value a fresh draw, shot noise Poisson); dra
 the test set is replicated along the batch dimension in chunks — rather than looped, which is
 exactly equivalent because every sample's noise is independent. For a `nn.Sequential` whose first
 random part is a mixed-signal (or optical) layer, the deterministic part before its noise — the
-input DAC and the analog MAC — is computed once per image and shared by all draws. Reported: the mean ± std of the
-per-draw accuracies, per-class accuracy and the confusion matrix summed over draws.
+input DAC and the analog MAC — is computed once per image and shared by all draws. Reported: the
+mean ± std of the per-draw accuracies, per-class accuracy and the confusion matrix summed over
+draws.
 
 Reproducible: the draws follow ``seed`` (`mixsig.signal.noise_stream`) for a given
 ``batch_size``, and the model's own random state is left as it was.

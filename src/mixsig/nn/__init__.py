@@ -2,5 +2,6 @@
 
 from mixsig.nn.convert import convert
 from mixsig.nn.mixed import MixedConv2d, MixedLinear
+from mixsig.nn.optical import OpticalConv2d
 
-__all__ = ["MixedConv2d", "MixedLinear", "convert"]
+__all__ = ["MixedConv2d", "MixedLinear", "OpticalConv2d", "convert"]

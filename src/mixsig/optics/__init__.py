@@ -6,9 +6,10 @@ their validity rules (`sampling`), the DOE itself (`doe`: height ↔ phase, wrap
 quantization, etch-depth error, apertures), propagation (`propagation`: Fraunhofer PSF with
 Parseval normalisation, pixel envelope, camera pixels, 4f imaging, angular spectrum) and the
 linear FFT convolution of images with PSFs (`fftconv`), and the files for fabrication
-(`export`: safetensors, 16-bit TIFF, PNG, multi-level GDSII; import gives back the same PSF). It holds no learned layers; the optical
-conv layer is built on these functions. Everything is plain torch (``torch.fft``),
-batch-friendly and differentiable w.r.t. the DOE phase.
+(`export`: safetensors, 16-bit TIFF, PNG, multi-level GDSII; import gives back the same PSF),
+and the synthesis of a mask from target kernels (`synthesis`). It holds no learned layers; the
+optical conv layer (`mixsig.nn.OpticalConv2d`) is built on these functions. Everything is
+plain torch (``torch.fft``), batch-friendly and differentiable w.r.t. the DOE phase.
 
 Shared conventions: arrays are [..., y, x]; a centred axis of M samples has the optical axis at
 index M // 2; lengths are in metres (names end in ``_m``).
@@ -49,12 +50,22 @@ from mixsig.optics.propagation import (
     sum_pool,
 )
 from mixsig.optics.sampling import FourierSampling
+from mixsig.optics.synthesis import (
+    SynthesisResult,
+    TileLayout,
+    fit_error,
+    gerchberg_saxton,
+    realised_psf,
+    synthesize_doe,
+)
 
 __all__ = [
     "DOEFileError",
     "DOEMetadata",
     "OTF",
     "FourierSampling",
+    "SynthesisResult",
+    "TileLayout",
     "angular_spectrum",
     "asm_transfer",
     "blazed_grating",
@@ -66,9 +77,11 @@ __all__ = [
     "fast_size",
     "fft_convolve",
     "fft_convolve_otf",
+    "fit_error",
     "four_f",
     "fraunhofer_psf",
     "gaussian_aperture",
+    "gerchberg_saxton",
     "height_to_phase",
     "import_doe",
     "otf",
@@ -78,10 +91,12 @@ __all__ = [
     "phase_to_height",
     "pixel_integrate",
     "quantize_phase",
+    "realised_psf",
     "read_gds_levels",
     "sinc_envelope",
     "square_aperture",
     "sum_pool",
+    "synthesize_doe",
     "transmission",
     "wrap_phase",
 ]

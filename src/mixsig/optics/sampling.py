@@ -193,7 +193,8 @@ class FourierSampling:
             raise ValueError(f"extent_px must be a positive number, got {extent_px!r}")
         extent_m = extent_px * self.camera_pixel_m
         spare_m = self.window_m - extent_m
-        if spare_m >= 0:
+        if spare_m >= -1e-12 * self.window_m:  # an extent equal to the window fits
+            spare_m = max(spare_m, 0.0)
             return spare_m
         max_pitch_m = self.wavelength_m * self.focal_length_m / extent_m
         min_focal_m = extent_m * self.doe_pitch_m / self.wavelength_m

@@ -1,0 +1,82 @@
+"""The hybrid optical-electronic CNN: an `OpticalConv2d` front and a small digital rest.
+
+Owns `optical_cnn` (after Chang et al., Sci. Rep. 8, 12324, 2018): one optical convolution
+(K kernels, tiled on the camera, read by the camera chain) → batch-norm → ReLU → max-pool →
+[a hidden linear layer] → a linear classifier, digital or mixed-signal. For 28×28 MNIST and
+32×32 greyscale CIFAR (one intensity input channel: the optics see one image).
+
+Training recipes (design §3): kernel space — train, `OpticalConv2d.synthesize_doe`, recalibrate
+(`mixsig.calibrate`), fine-tune the digital layers with the realised PSF; DOE space — train the
+phase with ``λ·model[0].optical_regularizer()`` added to the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mixsig.config.hardware import HardwareConfig
+from mixsig.nn.mixed import MixedLinear
+from mixsig.nn.optical import OpticalConv2d
+from mixsig.optics.sampling import FourierSampling
+
+
+def optical_cnn(
+    image_size: int = 28,
+    num_classes: int = 10,
+    *,
+    out_channels: int = 8,
+    kernel_size: int = 5,
+    parameterisation: str = "kernel",
+    hardware: HardwareConfig | dict | None = None,
+    signed: bool = True,
+    pool: int = 4,
+    hidden: int = 0,
+    classifier_hardware: HardwareConfig | dict | None = None,
+    doe_levels: int | None = 16,
+    model_crosstalk: bool = False,
+    sampling: FourierSampling | None = None,
+    tile_pitch_px: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> nn.Sequential:
+    """optical conv (K = ``out_channels``) → BN → ReLU → max-pool ``pool`` → [linear ``hidden``
+    → ReLU] → linear ``num_classes`` (a `MixedLinear` when ``classifier_hardware`` is given).
+
+    ``hardware`` is the optical layer's camera chain; the remaining keywords go to
+    `OpticalConv2d`. Index 0 of the returned `nn.Sequential` is the optical layer.
+    """
+    optical = OpticalConv2d(
+        out_channels,
+        kernel_size,
+        image_size=image_size,
+        sampling=sampling,
+        hardware=hardware,
+        parameterisation=parameterisation,
+        signed=signed,
+        tile_pitch_px=tile_pitch_px,
+        model_crosstalk=model_crosstalk,
+        doe_levels=doe_levels,
+        dtype=dtype,
+    )
+    size = image_size // pool
+    if size < 1:
+        raise ValueError(f"pool {pool} leaves nothing of {image_size}×{image_size} images")
+    layers: list[nn.Module] = [
+        optical,
+        nn.BatchNorm2d(out_channels, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(pool),
+        nn.Flatten(),
+    ]
+    features = out_channels * size * size
+    if hidden:
+        layers += [nn.Linear(features, hidden, dtype=dtype), nn.ReLU()]
+        features = hidden
+    if classifier_hardware is None:
+        layers.append(nn.Linear(features, num_classes, dtype=dtype))
+    else:
+        layers.append(MixedLinear(features, num_classes, hardware=classifier_hardware, dtype=dtype))
+    return nn.Sequential(*layers)
+
+
+__all__ = ["optical_cnn"]
