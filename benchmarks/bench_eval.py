@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run without installing
 
 import mixsig  # noqa: E402
+from mixsig._atomic import atomic_write_text  # noqa: E402
 from mixsig.eval import evaluate  # noqa: E402
 from mixsig.models import small_cnn  # noqa: E402
 
@@ -37,15 +36,16 @@ DRAWS, N_TEST = 20, 1000
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--quick", action="store_true", help="2 rounds: a smoke test")
+    ap.add_argument("--quick", action="store_true", help="2 rounds on 200 images: a smoke test")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--float-batch", type=int, default=250, help="batch of the float passes")
     args = ap.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
+    n_test = 200 if args.quick else N_TEST
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    x = torch.rand(N_TEST, 1, 28, 28)
-    y = torch.randint(0, 10, (N_TEST,))
+    x = torch.rand(n_test, 1, 28, 28)
+    y = torch.randint(0, 10, (n_test,))
     net = small_cnn(28).eval()
     model = mixsig.convert(copy.deepcopy(net), mixsig.HardwareConfig())
     mixsig.calibrate(model, [x[:500]])
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     def float_passes() -> None:  # plain inference at its faster batch size (see --float-batch)
         with torch.no_grad():
             for _ in range(DRAWS):
-                for i in range(0, N_TEST, args.float_batch):
+                for i in range(0, n_test, args.float_batch):
                     net(x[i : i + args.float_batch]).argmax(1)
 
     def monte_carlo() -> None:
@@ -72,16 +72,19 @@ def main(argv: list[str] | None = None) -> int:
         tm.append(t[monte_carlo])
         ratios.append(t[monte_carlo] / t[float_passes])
     r = statistics.median(ratios)
-    print(f"torch {torch.__version__}, 2 threads, {rounds} rounds, {DRAWS} draws x {N_TEST} images")
+    print(f"torch {torch.__version__}, 2 threads, {rounds} rounds, {DRAWS} draws x {n_test} images")
     print(f"float: 20 passes {statistics.median(tf) * 1e3:.1f} ms (median)")
     print(f"mixsig Monte-Carlo: 20 draws {statistics.median(tm) * 1e3:.1f} ms (median)")
     print(f"ratio_mc_vs_float: {r:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
     if args.json:
-        fd, tmp = tempfile.mkstemp(dir=args.json.parent or ".", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"ratio_mc_vs_float": r, "float_ms": statistics.median(tf) * 1e3,
-                       "mc_ms": statistics.median(tm) * 1e3, "rounds": rounds}, fh, indent=1)
-        os.replace(tmp, args.json)
+        result = {
+            "ratio_mc_vs_float": r,
+            "float_ms": statistics.median(tf) * 1e3,
+            "mc_ms": statistics.median(tm) * 1e3,
+            "rounds": rounds,
+            "images": n_test,
+        }
+        atomic_write_text(args.json, json.dumps(result, indent=1))
     return 0
 
 

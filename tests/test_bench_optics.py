@@ -1,0 +1,78 @@
+"""benchmarks/bench_optics.py runs and writes sane JSON (a smoke test: no timing assertions).
+
+torchoptics is an optional peer (``pip install -e ".[peers]"``); CI does not install it, and
+the benchmark then skips its variants with a note and reports ``speedup_vs_torchoptics: null``.
+"""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+TO_VARIANTS = ("torchoptics_f64", "torchoptics_f32")
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location(
+        "bench_optics", ROOT / "benchmarks" / "bench_optics.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _has_torchoptics() -> bool:
+    return importlib.util.find_spec("torchoptics") is not None
+
+
+def _check_common(data: dict) -> None:
+    assert {"speedup_vs_torchoptics", "ratio_vs_fft_bound", "peak_rss_mb"} <= set(data)
+    assert data["rounds"] == 2
+    r = data["ratio_vs_fft_bound"]
+    assert r is not None and math.isfinite(r) and r > 0  # mixsig and the bound always run
+    assert data["peak_rss_mb"] > 0
+    for name in ("mixsig", "fft_bound", "optics_mixsig"):
+        assert data["median_s"][name] > 0, name
+    for name, t in data["median_s"].items():
+        assert (t is None) == (name in data["skipped"]), name
+    assert data["check"]["mixsig_f32_vs_f64_camera"] < 1e-4
+
+
+def test_bench_optics_quick_writes_its_json(tmp_path, capsys):
+    out = tmp_path / "bench_optics.json"
+    assert _load().main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    _check_common(data)
+    s = data["speedup_vs_torchoptics"]
+    if _has_torchoptics():
+        assert s is not None and math.isfinite(s) and s > 0
+        assert data["check"]["passed"] is True
+        assert data["torchoptics"] is not None
+    else:
+        assert s is None and "torchoptics_f64_psf_window" not in data["check"]
+        for name in TO_VARIANTS:
+            assert "not installed" in data["skipped"][name]
+        assert "[skipped] torchoptics_f64: torchoptics is not installed" in capsys.readouterr().out
+
+
+def test_bench_optics_without_torchoptics_skips_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torchoptics", None)  # import torchoptics → ImportError
+    out = tmp_path / "bench_optics.json"
+    assert _load().main(["--quick", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    _check_common(data)
+    assert data["speedup_vs_torchoptics"] is None and data["torchoptics"] is None
+    assert data["check"]["passed"] is not False
+    assert not any(k.startswith("torchoptics") for k in data["check"]["checked"])
+    for name in TO_VARIANTS:
+        assert data["median_s"][name] is None
+        assert "not installed" in data["skipped"][name]
+    assert "[skipped] torchoptics_f64: torchoptics is not installed" in capsys.readouterr().out
+
+
+def test_bench_optics_child_reports_peak_memory(capsys):
+    assert _load().main(["--_child", "optics_mixsig", "--child-steps", "1"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["peak_mb"] > 0
