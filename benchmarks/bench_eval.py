@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import time
@@ -24,9 +23,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+
+from _common import write_json  # noqa: E402
 
 import mixsig  # noqa: E402
-from mixsig._atomic import atomic_write_text  # noqa: E402
 from mixsig.eval import evaluate  # noqa: E402
 from mixsig.models import small_cnn  # noqa: E402
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "rounds": rounds,
             "images": n_test,
         }
-        atomic_write_text(args.json, json.dumps(result, indent=1))
+        write_json(args.json, result)
     return 0
 
 

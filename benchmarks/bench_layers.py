@@ -35,14 +35,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +47,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
+
+from _common import cpu_model, write_json  # noqa: E402
 
 BATCH, SEED = 128, 0
 BITS = 4
@@ -168,16 +167,6 @@ def sanity_check(name: str, model: nn.Module, step: Callable[[], torch.Tensor]) 
             raise RuntimeError(f"{name}: no (finite, non-zero) gradient for {n}")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def profile_step(name: str, step: Callable[[], torch.Tensor], n: int = 20, top: int = 15) -> None:
     from torch.profiler import ProfilerActivity, profile
 
@@ -186,18 +175,6 @@ def profile_step(name: str, step: Callable[[], torch.Tensor], n: int = 20, top: 
             step()
     print(f"\n{name} step profile ({n} steps), top {top} ops by self CPU time:")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top))
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         assert all(v is None or math.isfinite(v) for v in step_ms.values())
-        write_json_atomic(
+        write_json(
             args.json,
             {
                 "ratio_vs_float": {n: ratio[n] for n in PEERS},

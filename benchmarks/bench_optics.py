@@ -83,7 +83,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import random
 import resource
 import statistics
@@ -97,8 +96,10 @@ import torch
 from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # run without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when loaded by path
 
-from mixsig._atomic import atomic_write_text  # noqa: E402
+from _common import cpu_model, write_json  # noqa: E402
+
 from mixsig.optics import (  # noqa: E402
     FourierSampling,
     crop_center,
@@ -541,16 +542,6 @@ def time_rounds(steps: dict[str, Callable[[], Tensor]], rounds: int, warmup: int
     return times, reps
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _load() -> tuple[float, float, float] | None:
     try:
         return tuple(round(x, 2) for x in os.getloadavg())  # type: ignore[return-value]
@@ -759,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fft_size": FULL,
             },
         }
-        atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+        write_json(args.json, summary)
         print(f"wrote {args.json}")
     return 0 if check["passed"] is not False else 1
 
