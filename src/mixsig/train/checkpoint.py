@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from mixsig._atomic import atomic_write_bytes
@@ -98,22 +97,13 @@ def save_checkpoint(
     step = int((meta or {}).get("global_step", 0))
     name = f"state-{step:09d}.safetensors"
     weights = d / name
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": FORMAT})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, weights)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    blob = save(tensors, metadata={"format": FORMAT})
+    atomic_write_bytes(weights, blob)
     sidecar = {
         "format": FORMAT,
         "weights": name,
-        "bytes": weights.stat().st_size,
-        "sha256": _sha256(weights),
+        "bytes": len(blob),
+        "sha256": hashlib.sha256(blob).hexdigest(),
         "optimizer": opt_meta,
         **(meta or {}),
     }
