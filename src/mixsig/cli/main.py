@@ -20,6 +20,7 @@ def demo(
     aware_epochs: int = typer.Option(2, min=1, help="hardware-aware fine-tuning epochs"),
     draws: int = typer.Option(10, min=1, help="Monte-Carlo noise draws per evaluation"),
     seed: int = typer.Option(0, help="seed of data split, initialisation and noise"),
+    progress: bool = typer.Option(True, help="progress bars"),
 ) -> None:
     """Train on the bundled MNIST digits; compare float-trained and hardware-aware networks
     on the analog chain (4-bit / 0.5 LSB and 3-bit / 1.0 LSB).
@@ -29,7 +30,12 @@ def demo(
     from mixsig.experiments import run_demo
 
     run_demo(
-        float_epochs=epochs, aware_epochs=aware_epochs, draws=draws, seed=seed, echo=typer.echo
+        float_epochs=epochs,
+        aware_epochs=aware_epochs,
+        draws=draws,
+        seed=seed,
+        progress=progress,
+        echo=typer.echo,
     )
 
 
