@@ -285,3 +285,43 @@ def test_extensions_learned_range_and_gain_randomised_distortion_noise_above_tar
     assert all(torch.isfinite(v).all() for v in steps.values())
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["sigma_train_lsb"] == 0.75  # trained above the 0.5 LSB target
+
+
+def test_optical_cnn_trains_in_a_run_and_its_checkpoint_reloads(tmp_path):
+    cfg = TrainConfig.model_validate(
+        {
+            "name": "optical",
+            "data": {"name": "bundled-mnist", "limit_train": 256, "limit_test": 100},
+            "model": {"name": "optical_cnn", "optical": {"out_channels": 4}},
+            "hardware": {"weights": {"bits": None}, "adc": {"bits": 4}},
+            "method": {"name": "P", "sigma_train_lsb": 0.5},
+            "pretrain": {"epochs": 1, "lr": 0.01},
+            "aware": {"epochs": 1, "lr": 0.01},
+            "checkpoint_every": 3,
+            "eval": {"draws": 2, "sigma_test_lsb": [0.5]},
+        }
+    )
+    results = run_training(cfg, tmp_path, progress=False, echo=lambda s: None)
+    assert 0.0 <= results["results"][0]["mean"] <= 1.0
+    from mixsig.nn import OpticalConv2d
+    from mixsig.train import load_trained
+
+    model, _, data = load_trained(tmp_path)
+    assert isinstance(model[0], OpticalConv2d)
+    assert not any(isinstance(m, mixsig.MixedLinear) for m in model.modules())  # digital rest
+    r = evaluate(model, data.x_test, data.y_test, sigma_lsb=0.5, draws=2, seed=cfg.seed)
+    assert r.accuracies == results["results"][0]["accuracies"]
+
+
+def test_optical_cnn_refuses_colour_images(monkeypatch):
+    import mixsig.train.runner as runner
+    from mixsig.data import Split
+
+    rgb = torch.rand(4, 3, 32, 32)
+    fake = Split(
+        rgb, torch.zeros(4, dtype=torch.long), rgb, torch.zeros(4, dtype=torch.long), "cifar10"
+    )
+    monkeypatch.setattr(runner, "load_data", lambda cfg, seed: fake)
+    cfg = TrainConfig.model_validate({"model": {"name": "optical_cnn"}})
+    with pytest.raises(ValueError, match="single-channel.*3×32×32.*grayscale"):
+        Run(cfg, Path("."), progress=False, echo=lambda s: None)

@@ -39,9 +39,25 @@ class DataConfig(_Strict):
     limit_test: int | None = Field(None, ge=1)
 
 
+class OpticalConfig(_Strict):
+    """The optical front of ``optical_cnn`` (`mixsig.nn.OpticalConv2d`), trained in DOE space:
+    the phase mask end to end from a Gabor-bank synthesis, with the anti-collapse regulariser
+    weighted by ``regularizer_weight`` in the loss."""
+
+    out_channels: int = Field(8, ge=1, le=64)
+    kernel_size: int = Field(5, ge=1, le=31)
+    doe_levels: int | None = Field(16, ge=2, le=65536)
+    regularizer_weight: float = Field(0.1, ge=0.0, description="λ of the regulariser, >= 0")
+
+
 class ModelConfig(_Strict):
-    name: Literal["small_cnn", "lenet5", "cifar_cnn"] = "small_cnn"
+    """``small_cnn``, ``lenet5`` and ``cifar_cnn`` are float networks whose every conv/linear
+    layer is converted to the hardware chain; ``optical_cnn`` has an optical front whose camera
+    is the hardware chain and a digital rest (BN, ReLU, pooling, linear classifier)."""
+
+    name: Literal["small_cnn", "lenet5", "cifar_cnn", "optical_cnn"] = "small_cnn"
     batchnorm: bool = True
+    optical: OpticalConfig = Field(default_factory=OpticalConfig)
 
 
 class PhaseConfig(_Strict):

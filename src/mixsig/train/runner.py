@@ -2,9 +2,11 @@
 
 Owns the sequence of a run and its bookkeeping:
 
-1. ``pretrain`` — the float network, Adam + cosine schedule (skipped with 0 epochs);
-2. conversion to mixed-signal layers and range calibration (deterministic: it is redone, not
-   stored, when a run resumes inside phase 1);
+1. ``pretrain`` — the float network, Adam + cosine schedule (skipped with 0 epochs); for the
+   optical CNN (its front is analog from the start) the camera is calibrated first and run
+   ideal — no noise, no rounding — during this phase, and the DOE regulariser joins the loss;
+2. conversion to mixed-signal layers (not for the optical CNN, whose rest stays digital) and
+   range calibration (deterministic: it is redone, not stored, when a run resumes in phase 1);
 3. ``aware`` — the method's hardware-aware training (P, B2–B4; see `mixsig.train.config`):
    the training chain per method, the noise ramp, then (P) batch-norm re-estimation under the
    noisy forward, and (B1–B3, whose training never saw the ADC) ADC range re-calibration;
@@ -35,7 +37,7 @@ from tqdm.auto import tqdm
 from mixsig._atomic import atomic_write_text
 from mixsig.data import Split, bundled_digits, bundled_mnist, load_local
 from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
-from mixsig.models import build_model
+from mixsig.models import build_model, optical_cnn
 from mixsig.nn import convert
 from mixsig.signal import (
     calibrate,
@@ -172,12 +174,31 @@ class Run:
         self.hw = cfg.resolved_hardware()
         torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.data, cfg.seed)
-        self.model = build_model(
-            cfg.model.name,
-            self.data.image_shape,
-            self.data.num_classes,
-            batchnorm=cfg.model.batchnorm,
-        )
+        self.optical = cfg.model.name == "optical_cnn"
+        if self.optical:
+            c, h, w = self.data.image_shape
+            if c != 1 or h != w:
+                raise ValueError(
+                    f"optical_cnn needs square single-channel images (one intensity image "
+                    f"enters the optics), got {c}×{h}×{w}: use grayscale data"
+                )
+            oc = cfg.model.optical
+            self.model = optical_cnn(
+                h,
+                self.data.num_classes,
+                out_channels=oc.out_channels,
+                kernel_size=oc.kernel_size,
+                parameterisation="doe",
+                hardware=self.hw,
+                doe_levels=oc.doe_levels,
+            )
+        else:
+            self.model = build_model(
+                cfg.model.name,
+                self.data.image_shape,
+                self.data.num_classes,
+                batchnorm=cfg.model.batchnorm,
+            )
         self.state = RunState()
         self.opt: torch.optim.Optimizer | None = None
         self.sched = None
@@ -193,7 +214,8 @@ class Run:
         )
 
     def convert_and_calibrate(self) -> None:
-        self.model = convert(self.model, self.hw)
+        if not self.optical:  # the optical front is analog already, its rest stays digital
+            self.model = convert(self.model, self.hw)
         x = self.data.x_train
         bs = self.cfg.batch_size
         batches = [x[i * bs : (i + 1) * bs] for i in range(self.cfg.calibration_batches)]
@@ -202,8 +224,12 @@ class Run:
     def enter_phase(self, phase: str) -> None:
         """Set up the model and optimizer at the start of ``phase`` (fresh, not resumed)."""
         self.state = RunState(phase, 0, 0, self.state.global_step)
-        if phase == "aware":
+        if phase == "aware" or (phase == "pretrain" and self.optical):
             self.convert_and_calibrate()
+        if phase == "pretrain" and self.optical:
+            # "float" pre-training of an optical network: ideal camera (no noise, no rounding)
+            set_output_quantization(self.model, False)
+            set_sigma_lsb(self.model, 0.0)
         if phase in ("pretrain", "aware"):
             pc = getattr(self.cfg, phase)
             self._make_optimizer(pc.lr, pc.epochs)
@@ -243,9 +269,12 @@ class Run:
         phase = ck.meta["phase"]
         if phase not in PHASES:
             raise CheckpointError(f"{ck.path}: unknown phase {phase!r}")
-        if phase != "pretrain":
+        if phase != "pretrain" and not self.optical:
             self.model = convert(self.model, self.hw)
         restore_model(self.model, ck)
+        if phase == "pretrain" and self.optical:
+            set_output_quantization(self.model, False)
+            set_sigma_lsb(self.model, 0.0)
         self.state = RunState(
             phase, ck.meta["epoch"], ck.meta["step_in_epoch"], ck.meta["global_step"]
         )
@@ -282,6 +311,9 @@ class Run:
                 idx = order[st.step_in_epoch * bs : (st.step_in_epoch + 1) * bs]
                 self.opt.zero_grad(set_to_none=True)
                 loss = nn.functional.cross_entropy(self.model(x[idx]), y[idx])
+                if self.optical and cfg.model.optical.regularizer_weight > 0:
+                    reg = self.model[0].optical_regularizer()
+                    loss = loss + cfg.model.optical.regularizer_weight * reg
                 loss.backward()
                 self.opt.step()
                 self.sched.step()
@@ -411,7 +443,7 @@ def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split
     except Exception as err:  # noqa: BLE001 - a foreign sidecar
         raise CheckpointError(f"{ck.path}: its config is not a mixsig TrainConfig: {err}") from None
     run = Run(cfg, ck.path.parent.parent, progress=False, echo=lambda s: None)
-    if ck.meta.get("phase") != "pretrain":
+    if ck.meta.get("phase") != "pretrain" and not run.optical:
         run.model = convert(run.model, run.hw)
     restore_model(run.model, ck)
     run.model.eval()
