@@ -9,7 +9,9 @@ from mixsig.cli.main import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("cmd", ["train", "eval", "compare", "calibrate", "demo", "check-config"])
+@pytest.mark.parametrize(
+    "cmd", ["train", "eval", "compare", "calibrate", "mismatch", "demo", "check-config"]
+)
 def test_every_command_has_help_with_an_example(cmd):
     res = runner.invoke(app, [cmd, "--help"])
     assert res.exit_code == 0

@@ -189,6 +189,32 @@ def calibrate_cmd(
     typer.echo(f"wrote {out} and the report {report.markdown_path}")
 
 
+@app.command("mismatch")
+def mismatch_cmd(
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    draws: int = typer.Option(20, min=1, help="Monte-Carlo noise draws"),
+) -> None:
+    """A network trained in silico meets a device with hidden mismatches: compare it with
+    calibration + retraining and with physics-aware training (forward on the device).
+
+    Example: mixsig mismatch --seeds 0,1,2
+    """
+    import statistics
+
+    from mixsig.experiments.mismatch import run_mismatch_experiment
+
+    rows = [
+        run_mismatch_experiment(seed=int(s), draws=draws, echo=typer.echo)
+        for s in seeds.split(",")
+        if s.strip()
+    ]
+    typer.echo(f"mean ± std over {len(rows)} seed(s), accuracy on the device:")
+    for k in rows[0]:
+        vals = [r[k] for r in rows]
+        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        typer.echo(f"  {k}: {statistics.fmean(vals):.4f} ± {sd:.4f}")
+
+
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file and print it with every default filled in.

@@ -1,0 +1,86 @@
+"""Physics-aware training: the forward pass is the device's, the gradient the model's, and the
+device runs the model's current weights."""
+
+import torch
+from torch import nn
+
+import mixsig
+from mixsig.signal import set_sigma_lsb
+from mixsig.train.physics_aware import PhysicsAware, device_twin, physics_aware
+
+DEVICE = mixsig.HardwareConfig.model_validate(
+    {
+        "noise": {"sigma_lsb": 0.0},
+        "weights": {"mismatch_rel_std": 0.2},
+        "distortion": [{"kind": "gamma", "gamma": 0.6}],
+    }
+)
+
+
+def _model():
+    torch.manual_seed(0)
+    m = mixsig.convert(
+        nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)),
+        mixsig.HardwareConfig.model_validate({"noise": {"sigma_lsb": 0.0}}),
+    )
+    x = torch.rand(32, 6)
+    mixsig.calibrate(m, [x])
+    return m, x
+
+
+def test_device_twin_shares_weights_and_ranges_but_not_the_chain():
+    m, x = _model()
+    dev = device_twin(m, DEVICE)
+    assert dev[0].weight is m[0].weight and dev[0].bias is m[0].bias
+    assert dev[1] is m[1]  # digital layers are the same modules
+    assert dev[0].chain is not m[0].chain and dev[0].mismatch is not None
+    assert float(dev[0].chain.adc.step) == float(m[0].chain.adc.step)
+    assert not torch.allclose(dev(x), m(x))  # the device differs...
+    with torch.no_grad():
+        m[0].weight.mul_(0.5)  # ...and follows the model's weights as they change
+    assert torch.equal(dev[0].weight, m[0].weight)
+    assert isinstance(m[0], mixsig.MixedLinear)  # the model itself is untouched
+
+
+def test_forward_is_the_device_and_gradient_is_the_model():
+    m, x = _model()
+    dev = device_twin(m, DEVICE)
+    pat = physics_aware(m, dev)
+    assert isinstance(pat[0], PhysicsAware) and isinstance(m[0], mixsig.MixedLinear)
+    torch.testing.assert_close(pat(x), dev(x))
+    w = torch.randn(3)
+    (pat(x) @ w).sum().backward()
+    assert float(m[0].weight.grad.abs().sum()) > 0
+
+
+def test_last_layer_gradient_uses_the_device_activations():
+    # with an ideal (linear, 16-bit) model chain the last layer's weight gradient of
+    # L = Σ (y·w) is w ⊗ Σ_batch h, and physics-aware training must use the *device's*
+    # hidden activations h, not the model's
+    ideal = mixsig.HardwareConfig.model_validate(
+        {
+            "dac": None,
+            "weights": {"bits": None},
+            "noise": {"sigma_lsb": 0.0},
+            "adc": {"bits": 16, "signed": True, "range": "fixed", "lo": -40.0, "hi": 40.0},
+        }
+    )
+    torch.manual_seed(1)
+    m = mixsig.convert(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), ideal)
+    x = torch.rand(16, 6)
+    dev = device_twin(m, DEVICE.model_copy(update={"adc": ideal.adc, "dac": None}))
+    pat = physics_aware(m, dev)
+    w = torch.randn(3)
+    (pat(x) @ w).sum().backward()
+    with torch.no_grad():
+        h_dev = dev[1](dev[0](x)).sum(0)
+        h_model = m[1](m[0](x)).sum(0)
+    torch.testing.assert_close(m[2].weight.grad, torch.outer(w, h_dev), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(torch.outer(w, h_dev), torch.outer(w, h_model), atol=1e-3)
+
+
+def test_noise_switch_reaches_the_device_too():
+    m, _ = _model()
+    dev = device_twin(m, DEVICE)
+    set_sigma_lsb(dev, 0.7)
+    assert dev[0].chain.noise.sigma_lsb == 0.7 and m[0].chain.noise.sigma_lsb == 0.0
