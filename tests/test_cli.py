@@ -10,7 +10,8 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize(
-    "cmd", ["train", "eval", "compare", "calibrate", "mismatch", "demo", "check-config"]
+    "cmd",
+    ["train", "eval", "compare", "calibrate", "mismatch", "robustness", "demo", "check-config"],
 )
 def test_every_command_has_help_with_an_example(cmd):
     res = runner.invoke(app, [cmd, "--help"])

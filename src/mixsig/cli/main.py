@@ -215,6 +215,23 @@ def mismatch_cmd(
         typer.echo(f"  {k}: {statistics.fmean(vals):.4f} ± {sd:.4f}")
 
 
+@app.command("robustness")
+def robustness_cmd(
+    out: Path = typer.Option(Path("docs/robustness_gamma.png"), help="figure to write"),
+    randomize: float = typer.Option(0.3, min=0.0, max=0.99, help="training randomisation ±"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Accuracy vs calibration error of the camera gamma: training with the calibrated value
+    fixed vs randomised per batch within ±randomize.
+
+    Example: mixsig robustness --out docs/robustness_gamma.png
+    """
+    from mixsig.experiments.robustness import run_robustness
+
+    run_robustness(randomize=randomize, seed=seed, out=out, echo=typer.echo)
+    typer.echo(f"wrote {out}")
+
+
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file and print it with every default filled in.
