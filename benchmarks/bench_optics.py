@@ -199,7 +199,30 @@ def make_images(seed: int = SEED) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- variants
-class MixsigRaw:
+class _PhaseMaskVariant:
+    """What the two phase-mask variants share: one step = loss on the camera tiles (or on the
+    PSF alone with ``optics_only``), backward to the mask parameter ``param``."""
+
+    param: Tensor
+    optics_only: bool
+
+    def psf(self) -> Tensor:
+        raise NotImplementedError
+
+    def camera(self, psf: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def step(self) -> Tensor:
+        self.param.grad = None
+        if self.optics_only:
+            loss = crop_center(self.psf(), (BOX, BOX)).square().sum()
+        else:
+            loss = self.camera().square().sum()
+        loss.backward()
+        return loss
+
+
+class MixsigRaw(_PhaseMaskVariant):
     """φ → fraunhofer_psf → box → fft_convolve → tiles, in ``dtype`` (float32 is timed).
 
     ``optics_only``: the loss is Σ box² of the PSF itself (no images): the optics alone.
@@ -230,20 +253,11 @@ class MixsigRaw:
         box = crop_center(self.psf() if psf is None else psf, (BOX, BOX))
         return tiles(fft_convolve(self.images, box, mode="full"))
 
-    def step(self) -> Tensor:
-        self.param.grad = None
-        if self.optics_only:
-            loss = crop_center(self.psf(), (BOX, BOX)).square().sum()
-        else:
-            loss = self.camera().square().sum()
-        loss.backward()
-        return loss
-
     def doe_grad(self) -> Tensor:
         return self.param.grad
 
 
-class TorchOpticsFourF:
+class TorchOpticsFourF(_PhaseMaskVariant):
     """The same layer on torchoptics' elements (module docstring); PSF once per batch."""
 
     def __init__(
@@ -287,15 +301,6 @@ class TorchOpticsFourF:
     def camera(self, psf: Tensor | None = None) -> Tensor:
         box = crop_center(self.psf() if psf is None else psf, (BOX, BOX))
         return tiles(fft_convolve(self.images, box.to(self.images.dtype), mode="full"))
-
-    def step(self) -> Tensor:
-        self.param.grad = None
-        if self.optics_only:
-            loss = crop_center(self.psf(), (BOX, BOX)).square().sum()
-        else:
-            loss = self.camera().square().sum()
-        loss.backward()
-        return loss
 
     def doe_grad(self) -> Tensor:
         return crop_center(self.param.grad, (DOE_PIXELS, DOE_PIXELS))
