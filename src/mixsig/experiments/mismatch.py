@@ -34,25 +34,25 @@ from mixsig.train.loop import accuracy, fit
 from mixsig.train.physics_aware import device_twin, physics_aware
 
 NOMINAL = {"noise": {"sigma_lsb": 0.5}}
-#: the device: a compressive camera (gamma 0.7), 5 % PRNU, 10 % kernel mismatch; its fixed
-#: patterns come from seeds the calibration does not know
-DEVICE = {
-    "noise": {"sigma_lsb": 0.5},
-    "weights": {"mismatch_rel_std": 0.10},
-    "distortion": [
-        {"kind": "gamma", "gamma": 0.7},
-        {"kind": "gain_offset", "gain_std": 0.05, "per": "pixel", "seed": 11},
-    ],
-}
-#: what calibration reports: the curve and the statistics, other draws of the patterns
-CALIBRATED = {
-    "noise": {"sigma_lsb": 0.5},
-    "weights": {"mismatch_rel_std": 0.10},
-    "distortion": [
-        {"kind": "gamma", "gamma": 0.7},
-        {"kind": "gain_offset", "gain_std": 0.05, "per": "pixel", "seed": 99},
-    ],
-}
+
+
+def _chain(pattern_seed: int) -> dict:
+    """A compressive camera (gamma 0.7), 5 % PRNU and 10 % kernel mismatch; the PRNU pattern
+    is the draw of ``pattern_seed``."""
+    return {
+        "noise": {"sigma_lsb": 0.5},
+        "weights": {"mismatch_rel_std": 0.10},
+        "distortion": [
+            {"kind": "gamma", "gamma": 0.7},
+            {"kind": "gain_offset", "gain_std": 0.05, "per": "pixel", "seed": pattern_seed},
+        ],
+    }
+
+
+#: the device, whose fixed pattern comes from a seed the calibration does not know
+DEVICE = _chain(11)
+#: what calibration reports: the curve and the statistics, another draw of the pattern
+CALIBRATED = _chain(99)
 
 
 def run_mismatch_experiment(
