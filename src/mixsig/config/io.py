@@ -7,6 +7,7 @@ validation errors rewritten as one readable message per field path with the allo
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mixsig._atomic import atomic_write_text
-from mixsig.config.hardware import HardwareConfig
+from mixsig.config.hardware import DistortionConfig, HardwareConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,14 +24,10 @@ class ConfigError(ValueError):
     """A config that cannot be used; the message names each offending field."""
 
 
+# the discriminator values of the distortion union, read off the schema
 _TAGS = {
-    "gamma",
-    "polynomial",
-    "soft_saturation",
-    "lut",
-    "gain_offset",
-    "crosstalk",
-    "misregistration",
+    arg.model_fields["kind"].default
+    for arg in typing.get_args(typing.get_args(DistortionConfig)[0])
 }
 
 
