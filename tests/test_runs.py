@@ -325,3 +325,26 @@ def test_optical_cnn_refuses_colour_images(monkeypatch):
     cfg = TrainConfig.model_validate({"model": {"name": "optical_cnn"}})
     with pytest.raises(ValueError, match="single-channel.*3×32×32.*grayscale"):
         Run(cfg, Path("."), progress=False, echo=lambda s: None)
+
+
+def test_shared_pretraining_gives_the_same_run_bit_for_bit(finished_run, tmp_path):
+    """A run that takes phase 1 from the cache of `pretrain` ends with exactly the weights and
+    results of the run that pre-trained itself; the key ignores what comes after phase 1."""
+    from mixsig.train import pretrain, pretrain_key
+
+    run_dir, ref = finished_run
+    cfg = TrainConfig.model_validate({**TINY, "aware": {"epochs": 1, "lr": 0.001}})
+    cache = tmp_path / "pretrained"
+    d = pretrain(cfg, cache, echo=lambda s: None)
+    assert d.name == pretrain_key(cfg) and (d / "checkpoint.json").exists()
+    other = cfg.model_copy(update={"method": cfg.method.model_copy(update={"name": "B4"})})
+    assert pretrain_key(other) == pretrain_key(cfg)
+    assert pretrain_key(cfg.model_copy(update={"seed": 1})) != pretrain_key(cfg)
+    lines: list[str] = []
+    shared = tmp_path / "shared"
+    res = run_training(cfg, shared, progress=False, echo=lines.append, pretrained=cache)
+    assert any("pre-training taken from" in s for s in lines)
+    assert [r["mean"] for r in res["results"]] == [r["mean"] for r in ref["results"]]
+    a, b = _model_tensors(run_dir), _model_tensors(shared)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)

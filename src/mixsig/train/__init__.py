@@ -3,7 +3,14 @@
 from mixsig.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mixsig.train.config import METHODS, TrainConfig
 from mixsig.train.loop import accuracy, fit, mc_accuracy
-from mixsig.train.runner import load_data, load_trained, reestimate_batchnorm, run_training
+from mixsig.train.runner import (
+    load_data,
+    load_trained,
+    pretrain,
+    pretrain_key,
+    reestimate_batchnorm,
+    run_training,
+)
 
 __all__ = [
     "METHODS",
@@ -15,6 +22,8 @@ __all__ = [
     "load_data",
     "load_trained",
     "mc_accuracy",
+    "pretrain",
+    "pretrain_key",
     "reestimate_batchnorm",
     "run_training",
     "save_checkpoint",

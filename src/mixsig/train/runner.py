@@ -18,11 +18,17 @@ scheduler, every random state, progress) goes to ``<out>/checkpoint`` (`mixsig.t
 bit, as the uninterrupted run. The batch order of each epoch is a function of (seed, phase,
 epoch), so it is recomputed rather than stored. Metrics go to ``metrics.csv`` (and TensorBoard
 when it is installed); results to ``results.json``.
+
+Runs that differ only after pre-training (method, bit depth, noise, evaluation) can share it:
+`pretrain(cfg, cache)` trains phase 1 once into ``<cache>/<pretrain_key(cfg)>`` (weights and
+every random state, as a checkpoint), and ``run_training(..., pretrained=cache)`` starts from
+there, in the same state as if it had run phase 1 itself.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
@@ -380,6 +386,76 @@ class Run:
         }
 
 
+def pretrain_key(cfg: TrainConfig) -> str:
+    """16 hex digits naming everything that determines the pre-trained state of ``cfg``: data,
+    model, pre-training schedule, batch size and seed (and, for the optical CNN, whose camera
+    takes part in pre-training, the hardware and calibration batches)."""
+    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware()})
+    d = cfg.model_dump(mode="json")
+    keep = ["data", "model", "pretrain", "batch_size", "seed"]
+    if cfg.model.name == "optical_cnn":
+        keep += ["hardware", "calibration_batches"]
+    blob = json.dumps({k: d[k] for k in keep}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _pretrained_dir(cache: Path, cfg: TrainConfig) -> Path:
+    return Path(cache) / pretrain_key(cfg)
+
+
+def _load_pretrained(run: Run, cache: Path) -> bool:
+    """Put ``run`` (just entered phase 1) in its state at the end of phase 1 from the cache;
+    False when the cache has no entry for it."""
+    d = _pretrained_dir(cache, run.cfg)
+    if not (d / "checkpoint.json").exists():
+        return False
+    ck = load_checkpoint(d)
+    if ck.meta.get("pretrain_key") != d.name:
+        raise CheckpointError(f"{ck.path} is not the pre-training {d.name}")
+    restore_model(run.model, ck)
+    restore_rng_state(run.model, ck.rng)
+    run.state = RunState("pretrain", run.cfg.pretrain.epochs, 0, int(ck.meta["global_step"]))
+    return True
+
+
+def _store_pretrained(run: Run, cache: Path) -> None:
+    d = _pretrained_dir(cache, run.cfg)
+    save_checkpoint(
+        d,
+        run.model,
+        rng=collect_rng_state(run.model),
+        meta={"pretrain_key": d.name, "global_step": run.state.global_step, "phase": "pretrained"},
+    )
+
+
+def pretrain(
+    cfg: TrainConfig,
+    cache: str | os.PathLike,
+    *,
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+    config_dir: Path | None = None,
+) -> Path:
+    """Run phase 1 (float pre-training) of ``cfg`` once into ``<cache>/<pretrain_key(cfg)>``
+    for every run that shares it; nothing is done when it is there already. Returns the folder."""
+    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware(config_dir)})
+    cache = Path(cache)
+    d = _pretrained_dir(cache, cfg)
+    if (d / "checkpoint.json").exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    run = Run(cfg, d, progress, echo)
+    run.enter_phase("pretrain")
+    metrics = _Metrics(d, None)
+    try:
+        run.train_phase("pretrain", metrics)
+    finally:
+        metrics.close()
+    _store_pretrained(run, cache)
+    echo(f"pre-trained {d.name} ({cfg.data.name}, {cfg.model.name}, seed {cfg.seed})")
+    return d
+
+
 def run_training(
     cfg: TrainConfig,
     out: str | os.PathLike,
@@ -388,9 +464,12 @@ def run_training(
     progress: bool = True,
     echo: Callable[[str], None] = print,
     config_dir: Path | None = None,
+    pretrained: str | os.PathLike | None = None,
 ) -> dict:
     """Train and evaluate one run into ``out``; with ``resume`` continue from its checkpoint.
 
+    ``pretrained``: a cache folder of `pretrain`; a fresh run takes its phase-1 state from there
+    when present (and stores it there after training phase 1 itself when absent).
     Returns the results (also written to ``<out>/results.json``).
     """
     cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware(config_dir)})
@@ -408,11 +487,15 @@ def run_training(
         )
     else:
         run.enter_phase("pretrain")
+        if pretrained is not None and _load_pretrained(run, Path(pretrained)):
+            echo(f"pre-training taken from {_pretrained_dir(Path(pretrained), cfg)}")
     atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
     metrics = _Metrics(out, run.state.global_step if resume and has_ckpt else None)
     try:
         if run.state.phase == "pretrain":
             run.train_phase("pretrain", metrics)
+            if pretrained is not None and not _pretrained_dir(Path(pretrained), cfg).exists():
+                _store_pretrained(run, Path(pretrained))
             run.enter_phase("aware")
             metrics.flush()
             run.save()
@@ -450,4 +533,11 @@ def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split
     return run.model, cfg, run.data
 
 
-__all__ = ["load_data", "load_trained", "reestimate_batchnorm", "run_training"]
+__all__ = [
+    "load_data",
+    "load_trained",
+    "pretrain",
+    "pretrain_key",
+    "reestimate_batchnorm",
+    "run_training",
+]
