@@ -53,6 +53,25 @@ Parameterisations:
   (a toy loss −share of window 0 with λ = 1 settles at 17/32 for that window, 5/32 for each
   of three others; λ = 0 collapses). It evaluates the PSF itself (one more PSF per step).
 
+Fabrication (design §3):
+
+* ``etch_scale`` α: an etch-depth or wavelength error scales the fabricated phase,
+  φ → α·φ_fab (`mixsig.optics.doe.phase_scale`), with
+  α = (n(λ) − 1)·h_real / ((n(λ₀) − 1)·h_design) · λ₀/λ
+  (λ₀, h_design the design wavelength and etch depth): an etch depth off by x (relative) gives
+  α = 1 + x. φ_fab is the phase the optics use at α = 1 (`_phase`: the STE-quantized phase,
+  on the L levels in [0, 2π); wrapped to [0, 2π) first when ``doe_levels`` is None, since
+  the etched heights are the wrapped ones). It applies in the "doe" and "realised" modes; the
+  ideal kernels of "kernel" mode have no DOE, so α has no effect there (it takes effect once
+  `synthesize_doe` switches to the realised PSF). A blazed profile then puts sinc²(m − α) of
+  the light into order m: the shortfall from α = 1 leaks into the zero order on the optical
+  axis. A plain float attribute (not in the state dict: checkpoints are unchanged), part of
+  the OTF cache key; α = 1 computes exactly what a layer without it computes.
+* ``avoid_zero_order``: the tile layout leaves the optical axis free (`TileLayout.build` with
+  ``avoid_axis``): an odd × odd grid with an empty centre slot on the axis, so the zero-order
+  spot's image of the input (H × W around the axis) reaches no channel's crop — for any
+  pitch ≥ H, in particular the default H + k − 1; with ``model_crosstalk`` this is exact.
+
 The PSF and its OTF are computed once per forward; with no optical tensor needing a gradient
 (`freeze_optics`, realised mode, or ``torch.no_grad``) the OTF is cached, keyed on the optical
 tensors' ``_version`` counters (an in-place update, an optimiser step or `load_state_dict`
@@ -62,12 +81,13 @@ invalidates it).
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
-from mixsig.optics.doe import quantize_phase, wrap_phase
+from mixsig.optics.doe import phase_scale, quantize_phase, wrap_phase
 from mixsig.optics.fftconv import OTF, fft_convolve_otf, otf
 from mixsig.optics.sampling import FourierSampling
 from mixsig.optics.synthesis import SynthesisResult, TileLayout, realised_psf, synthesize_doe
@@ -158,6 +178,12 @@ class OpticalConv2d(nn.Module):
         psf_method: ``"exact"`` or ``"sum"`` camera-pixel integration (`camera_psf`).
         doe_init: ``"gabor"``, ``"random_kernels"``, ``"random_phase"`` or an N × N tensor.
         dtype: float32 (default) or float64.
+        etch_scale: α ∈ (0, 2], the fabrication phase scale: the optics use α·φ_fab
+            (etch-depth / wavelength error; α = 1 + x for an etch depth off by x). "doe" and
+            "realised" modes only; change it with `set_etch_scale` (module docstring).
+        avoid_zero_order: an odd × odd tile grid with its centre slot, on the optical axis,
+            left empty, so the undiffracted zero-order light reaches no channel (module
+            docstring; `TileLayout.build` ``avoid_axis``).
     """
 
     def __init__(
@@ -179,6 +205,8 @@ class OpticalConv2d(nn.Module):
         psf_method: str = "exact",
         doe_init: str | Tensor = "gabor",
         dtype: torch.dtype = torch.float32,
+        etch_scale: float = 1.0,
+        avoid_zero_order: bool = False,
     ) -> None:
         super().__init__()
         _check_arguments(in_channels, out_channels, parameterisation, doe_levels, dtype)
@@ -190,8 +218,14 @@ class OpticalConv2d(nn.Module):
         self.coherent = bool(coherent)
         self.doe_levels = doe_levels
         self.psf_method = psf_method
+        self.etch_scale = etch_scale  # validates
+        self.avoid_zero_order = bool(avoid_zero_order)
         self.layout = TileLayout.build(
-            self.optical_channels, kernel_size, image_size, tile_pitch_px
+            self.optical_channels,
+            kernel_size,
+            image_size,
+            tile_pitch_px,
+            avoid_axis=self.avoid_zero_order,
         )
         self.kernel_size = self.layout.kernel_size  # an int (square kernels)
         self._model_crosstalk = False
@@ -222,6 +256,20 @@ class OpticalConv2d(nn.Module):
     @property
     def image_size(self) -> tuple[int, int]:
         return self.layout.image_size
+
+    @property
+    def etch_scale(self) -> float:
+        """α: the optics use α·φ_fab ("doe" and "realised" modes; module docstring)."""
+        return self._etch_scale
+
+    @etch_scale.setter
+    def etch_scale(self, alpha: float) -> None:
+        self._etch_scale = _check_etch_scale(alpha)
+
+    def set_etch_scale(self, alpha: float) -> OpticalConv2d:
+        """Set the fabrication phase scale α ∈ (0, 2] (the cached OTF follows); returns self."""
+        self.etch_scale = alpha
+        return self
 
     @property
     def model_crosstalk(self) -> bool:
@@ -325,13 +373,27 @@ class OpticalConv2d(nn.Module):
             phi = self.fitted_phase_rad.to(self.weight.dtype)
         return quantize_phase(phi, self.doe_levels) if self.doe_levels else phi
 
+    def _fabricated_phase(self) -> Tensor:
+        """α·φ_fab: `_phase` scaled by ``etch_scale`` (continuous phases wrapped first, as
+        etched); at α = 1 exactly `_phase`."""
+        phi = self._phase()
+        if self.etch_scale == 1.0:
+            return phi
+        if not self.doe_levels:
+            phi = wrap_phase(phi)
+        return phase_scale(phi, self.etch_scale)
+
     def camera_plane_psf(self) -> Tensor:
-        """The camera-plane PSF (J × J; complex field when coherent), axis at J//2."""
+        """The camera-plane PSF (J × J; complex field when coherent), axis at J//2; the DOE
+        phase is α·φ_fab (``etch_scale``) in the "doe" and "realised" modes."""
         j = self.sampling.camera_pixels
         if self.mode == "kernel":
             return self.layout.place(self.optical_kernels(), (j, j))
         return realised_psf(
-            self._phase(), self.sampling, coherent=self.coherent, method=self.psf_method
+            self._fabricated_phase(),
+            self.sampling,
+            coherent=self.coherent,
+            method=self.psf_method,
         )
 
     def tile_kernels(self) -> Tensor:
@@ -355,7 +417,7 @@ class OpticalConv2d(nn.Module):
 
     def _transfer(self, image_shape: tuple[int, int]) -> _Transfer:
         tensors = self._optical_tensors()
-        key = (self.mode, self.model_crosstalk, image_shape) + tuple(
+        key = (self.mode, self.model_crosstalk, self.etch_scale, image_shape) + tuple(
             (t.data_ptr(), t._version, t.dtype, t.device) for t in tensors
         )
         needs_graph = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
@@ -506,7 +568,8 @@ class OpticalConv2d(nn.Module):
             f"image_size={self.image_size}, mode={self.mode}, signed={self.signed}, "
             f"tiles={r}x{c} pitch={pitch}, crosstalk={self.model_crosstalk}, "
             f"coherent={self.coherent}, doe={self.sampling.doe_pixels}², "
-            f"levels={self.doe_levels}"
+            f"levels={self.doe_levels}, etch_scale={self.etch_scale:g}, "
+            f"avoid_zero_order={self.avoid_zero_order}"
         )
 
 
@@ -536,6 +599,18 @@ def _overlap_message(layout: TileLayout) -> str:
         f"tile pitch {px} px < image {w} + kernel {k} − 1 = {mx} px: use tile_pitch_px ≥ "
         f"{mx} or model_crosstalk=True"
     )
+
+
+def _check_etch_scale(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise ValueError(f"etch_scale must be a real number in (0, 2], got {alpha!r}")
+    value = float(alpha)
+    if not 0 < value <= 2:  # also refuses NaN
+        raise ValueError(
+            f"etch_scale must be in (0, 2] (α = 1: the design etch depth and wavelength; "
+            f"1 + x for an etch depth off by x), got {alpha!r}"
+        )
+    return value
 
 
 def _check_arguments(

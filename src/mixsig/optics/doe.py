@@ -76,7 +76,8 @@ def quantize_phase(phi: Tensor, levels: int, ste: bool = True) -> Tensor:
 
 
 def phase_scale(phi: Tensor, alpha: float | Tensor) -> Tensor:
-    """Etch-depth or wavelength error: φ → α·φ.
+    """Etch-depth or wavelength error: φ → α·φ, α = (n(λ) − 1)·h_real / ((n(λ₀) − 1)·h_design)
+    · λ₀/λ (an etch depth off by x, relative, gives α = 1 + x).
 
     Apply it to the fabricated (wrapped, [0, 2π)) phase: a depth error scales the etched
     heights, so it scales the wrapped phase, and a blazed profile then puts sinc²(m − α) of the

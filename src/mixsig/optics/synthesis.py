@@ -15,6 +15,21 @@ M//2 is the axis of a centred grid). The tiles form a rows × cols grid (row-maj
 ceil(√K)) of pitch P, placed so that the whole camera region the K full convolutions cover,
 extent E = (n − 1)·P + H + k − 1 per axis (H the image size), is centred on the axis.
 
+Zero order (``avoid_axis=True``): a fabricated DOE leaks undiffracted light into a spot on the
+optical axis (etch-depth error, fill factor), and with PSF offsets d_t ± (H − 1) visible to
+channel t (`visible_box`), that spot adds the input image to every channel whose tile centre
+lies within H − 1 pixels of the axis along both axes — with the default grid, often several.
+The axis-free layout is an odd × odd near-square grid with rows·cols − 1 ≥ K (cols the
+smallest odd c with c² − 1 ≥ K, which sets the square window it needs; rows the smallest odd
+r ≤ c with r·c − 1 ≥ K: K = 1, 2 → 1 × 3, ≤ 8 → 3 × 3, ≤ 14 → 3 × 5, ≤ 24 → 5 × 5) whose
+centre slot sits exactly on the axis, d = (0, 0), and stays empty; the K tiles fill the other
+slots row-major, slot (i, j) at d = ((i − rows//2)·P_y, (j − cols//2)·P_x).
+Every tile is then ≥ P from the axis along some axis, so for P ≥ H per axis (the default pitch
+H + k − 1 and any non-overlapping one) the zero-order image of the input, H × W around the
+axis, falls into the empty slot and into no channel's crop. Its `extent_px` is the smallest
+region centred on the axis that holds every full convolution, (n − 1)·P + 2·(H//2 + k//2) + 1
+(up to two pixels more than E for even H or k: the grid is centred on the axis, not the region).
+
 Fit error: with the optimal scale s = ⟨p, t⟩/⟨p, p⟩ over the fitted region,
 ‖s·p − t‖/‖t‖ (p the realised PSF, t the target; complex s for coherent fields). Throughput:
 the fraction of the light through the DOE that lands in the kernel windows.
@@ -59,6 +74,15 @@ class TileLayout:
     image_size: tuple[int, int]
     pitch_px: tuple[int, int]
     grid: tuple[int, int]
+    avoid_axis: bool = False
+
+    def __post_init__(self) -> None:
+        rows, cols = self.grid
+        if self.avoid_axis and (rows % 2 == 0 or cols % 2 == 0 or rows * cols - 1 < self.channels):
+            raise ValueError(
+                f"an axis-free layout needs an odd × odd grid with a free centre slot and "
+                f"rows·cols − 1 ≥ {self.channels} tiles, got {rows}×{cols}"
+            )
 
     @classmethod
     def build(
@@ -67,8 +91,14 @@ class TileLayout:
         kernel_size: int,
         image_size: int | tuple[int, int],
         pitch_px: int | tuple[int, int] | None = None,
+        *,
+        avoid_axis: bool = False,
     ) -> TileLayout:
-        """A near-square grid; ``pitch_px`` None gives the smallest non-overlapping pitch."""
+        """A near-square grid; ``pitch_px`` None gives the smallest non-overlapping pitch.
+
+        ``avoid_axis``: an odd × odd grid whose centre slot, on the optical axis, stays empty
+        (the zero order of a fabricated DOE then reaches no channel: module docstring).
+        """
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ValueError(f"the number of tiles must be an integer ≥ 1, got {channels!r}")
         (k, k_x), hw = _pair(kernel_size, "kernel_size"), _pair(image_size, "image_size")
@@ -81,9 +111,12 @@ class TileLayout:
                 f"tile pitch {pitch} px < kernel {k} px: the kernel windows would overlap "
                 f"themselves; use tile_pitch_px ≥ {k}"
             )
-        cols = math.ceil(math.sqrt(channels))
-        rows = math.ceil(channels / cols)
-        return cls(channels, k, hw, pitch, (rows, cols))  # type: ignore[arg-type]
+        if avoid_axis:
+            rows, cols = _axis_free_grid(channels)
+        else:
+            cols = math.ceil(math.sqrt(channels))
+            rows = math.ceil(channels / cols)
+        return cls(channels, k, hw, pitch, (rows, cols), bool(avoid_axis))  # type: ignore[arg-type]
 
     # -- geometry ---------------------------------------------------------------------------
     @property
@@ -99,23 +132,43 @@ class TileLayout:
 
     @property
     def extent_px(self) -> tuple[int, int]:
-        """E = (n − 1)·P + H + k − 1 per axis: the camera region the tiled outputs cover."""
+        """E = (n − 1)·P + H + k − 1 per axis: the camera region the tiled outputs cover,
+        centred on the axis (``avoid_axis``: the smallest axis-centred region holding it,
+        (n − 1)·P + 2·(H//2 + k//2) + 1)."""
+        if self.avoid_axis:
+            k = self.kernel_size
+            return tuple(  # type: ignore[return-value]
+                (n - 1) * p + 2 * (h // 2 + k // 2) + 1
+                for n, p, h in zip(self.grid, self.pitch_px, self.image_size)
+            )
         return tuple(  # type: ignore[return-value]
             (n - 1) * p + m for n, p, m in zip(self.grid, self.pitch_px, self.min_pitch_px)
         )
 
     def _centres(self, axis: int) -> list[int]:
+        n, pitch = self.grid[axis], self.pitch_px[axis]
+        if self.avoid_axis:  # odd n: the centre slot n//2 on the axis
+            return [(i - n // 2) * pitch for i in range(n)]
         h, k = self.image_size[axis], self.kernel_size
         below = (h - 1 - h // 2) + (k - 1 - k // 2)  # full output extends this far below d
         start = -(self.extent_px[axis] // 2) + below
-        return [start + i * self.pitch_px[axis] for i in range(self.grid[axis])]
+        return [start + i * pitch for i in range(n)]
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        """The row-major grid slot of each tile: 0…K − 1, or with ``avoid_axis`` every slot
+        but the centre one (rows·cols // 2, on the axis), in order."""
+        if not self.avoid_axis:
+            return tuple(range(self.channels))
+        centre = self.grid[0] * self.grid[1] // 2
+        return tuple(s + (s >= centre) for s in range(self.channels))
 
     @property
     def offsets_px(self) -> tuple[tuple[int, int], ...]:
         """Tile centres d_t = (d_y, d_x) in camera pixels from the axis, row-major."""
         ys, xs = self._centres(0), self._centres(1)
         cols = self.grid[1]
-        return tuple((ys[t // cols], xs[t % cols]) for t in range(self.channels))
+        return tuple((ys[s // cols], xs[s % cols]) for s in self.slots)
 
     def visible_box(self) -> Box:
         """PSF offsets any output pixel sees: d_t ± (H − 1) per axis, inclusive bounds."""
@@ -168,6 +221,18 @@ class TileLayout:
         cy, cx = size[0] // 2, size[1] // 2
         mask[max(cy + y0, 0) : cy + y1 + 1, max(cx + x0, 0) : cx + x1 + 1] = True
         return mask
+
+
+def _axis_free_grid(channels: int) -> tuple[int, int]:
+    """(rows, cols), both odd, rows ≤ cols: cols the smallest odd c with c² − 1 ≥ K, rows the
+    smallest odd r with r·c − 1 ≥ K (K = 1, 2: 1 × 3; ≤ 8: 3 × 3; ≤ 14: 3 × 5; ≤ 24: 5 × 5)."""
+    cols = 3
+    while cols * cols - 1 < channels:
+        cols += 2
+    rows = 1
+    while rows * cols - 1 < channels:
+        rows += 2
+    return rows, cols
 
 
 # -- fitting --------------------------------------------------------------------------------
