@@ -39,6 +39,8 @@ def _field_path(loc: tuple) -> str:
             parts.append(f"[{p}]")
         elif isinstance(prev, int) and p in _TAGS:
             pass  # the discriminator tag pydantic inserts after a tagged-union list index
+        elif (isinstance(p, str) and p.endswith("Config") and p[:1].isupper()) or p == "str":
+            pass  # the branch names of a `Model | str` union (e.g. hardware: HardwareConfig)
         else:
             parts.append(("." if parts else "") + str(p))
         prev = p
@@ -48,6 +50,8 @@ def _field_path(loc: tuple) -> str:
 def format_validation_error(err: ValidationError, source: str = "config") -> str:
     lines = [f"invalid {source}:"]
     for e in err.errors():
+        if "str" in e["loc"][1:] and isinstance(e.get("input"), dict):
+            continue  # a mapping given to a `Model | str` union: the str branch's complaint
         path = _field_path(tuple(e["loc"]))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
