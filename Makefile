@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 env: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mixsig demo
+	$(BIN)/mixsig reproduce --quick --out runs/reproduce-quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -11,7 +11,19 @@ runner = CliRunner()
 
 @pytest.mark.parametrize(
     "cmd",
-    ["train", "eval", "compare", "calibrate", "mismatch", "robustness", "demo", "check-config"],
+    [
+        "train",
+        "eval",
+        "compare",
+        "calibrate",
+        "mismatch",
+        "robustness",
+        "demo",
+        "check-config",
+        "reproduce",
+        "sweep",
+        "report",
+    ],
 )
 def test_every_command_has_help_with_an_example(cmd):
     res = runner.invoke(app, [cmd, "--help"])

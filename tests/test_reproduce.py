@@ -1,0 +1,101 @@
+"""The reproduction plan answers the issue's questions, and the sweep/report commands work
+from the command line (a tiny inline sweep, then the report rebuilt from its stored table)."""
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from mixsig.cli.main import app
+from mixsig.experiments.reproduce import FULL_BITS, FULL_SIGMA_TRAIN, SIGMA_TEST, plan
+from mixsig.experiments.sweep import SweepConfig, expand
+
+runner = CliRunner()
+
+
+def _runs(quick: bool, seeds: int = 3):
+    return expand(SweepConfig.model_validate(plan(quick, seeds=seeds)), Path.cwd())
+
+
+def test_the_full_plan_covers_bits_sigma_train_methods_seeds_and_draws():
+    runs = _runs(quick=False)
+    methods = [r for r in runs if r.tag == "methods"]
+    got = {
+        (r.config.method.name, r.config.hardware.adc.bits, r.config.sigma_train, r.config.seed)
+        for r in methods
+    }
+    for bits in FULL_BITS:
+        for seed in range(3):
+            for m in ("B1", "B2", "B4"):
+                assert (m, bits, 0.5, seed) in got  # their σ_train is unused (no noise)
+            for m in ("P", "B3"):
+                for st in FULL_SIGMA_TRAIN:
+                    assert (m, bits, st, seed) in got
+    for r in runs:
+        assert r.config.eval.draws >= 20
+        assert r.config.eval.sigma_test_lsb == list(SIGMA_TEST)
+        assert r.config.hardware.dac.bits == 4  # the ADC is what varies
+    assert min(SIGMA_TEST) == 0.0 and max(SIGMA_TEST) == 2.0
+    optical = [r for r in runs if r.tag == "optical"]
+    assert {r.config.model.name for r in optical} == {"optical_cnn"}
+    assert {r.config.hardware.adc.bits for r in optical} == {4}
+    assert {r.config.model.optical.doe_levels for r in optical} == {16}
+    dist = {(r.labels["distortion"], r.labels["distortion_strength"]) for r in runs if r.labels}
+    assert {"gamma", "prnu", "crosstalk", "realistic", "none"} == {k for k, _ in dist}
+    realistic = next(r for r in runs if r.labels.get("distortion") == "realistic")
+    kinds = {d.kind: d for d in realistic.config.hardware.distortion}
+    assert kinds["gamma"].gamma == 0.8 and kinds["gain_offset"].gain_std == 0.05
+    assert kinds["crosstalk"].strength == 0.1
+
+
+def test_the_quick_plan_answers_the_4_bit_question_with_every_method_and_three_seeds():
+    runs = _runs(quick=True)
+    at4 = {
+        (r.config.method.name, r.config.seed)
+        for r in runs
+        if r.tag == "methods" and r.config.hardware.adc.bits == 4
+    }
+    assert at4 == {(m, s) for m in ("P", "B1", "B2", "B3", "B4") for s in range(3)}
+    assert len({r.key for r in runs}) < 45  # shared runs are trained once
+
+
+def test_sweep_then_report_from_the_command_line(tmp_path):
+    spec = {
+        "name": "cli",
+        "base": {
+            "data": {"name": "bundled-digits", "limit_train": 200, "limit_test": 100},
+            "hardware": {
+                "dac": {"calibration": "percentile"},
+                "adc": {"calibration": "percentile"},
+            },
+            "pretrain": {"epochs": 1, "lr": 0.003},
+            "aware": {"epochs": 1, "lr": 0.001},
+            "calibration_batches": 1,
+            "eval": {"draws": 2, "sigma_test_lsb": [0.0, 0.5]},
+        },
+        "runs": [{"tag": "methods", "method.name": m} for m in ("P", "B1", "B4")],
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sw"
+    args = ["sweep", str(path), "--out", str(out), "--scheduler", "inline", "--no-progress"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (out / "results.csv").exists() and "3 done" in res.output
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "3 skipped" in res.output
+    res = runner.invoke(app, ["report", str(out / "results.csv"), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "data:image/png;base64," in html and "equivalent" in html
+
+
+def test_sweep_and_report_refuse_bad_input_with_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"base": {}, "grid": {"hardware.adc.bits": [40]}}))
+    res = runner.invoke(app, ["sweep", str(bad), "--scheduler", "inline"])
+    assert res.exit_code == 2 and "hardware.adc.bits" in res.output
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    res = runner.invoke(app, ["report", str(empty), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "empty.csv" in res.output
