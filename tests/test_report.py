@@ -23,6 +23,7 @@ from mixsig.eval import EQUIVALENT_DEFINITION
 from mixsig.experiments.report import FIGURES, build_report, verdict
 
 CHROMIUM = "/usr/bin/chromium"
+CALIBRATION_FIGURES = 5  # the synthetic lab's fits: transfer, fixed pattern, PTC, crosstalk, shift
 SEEDS = (0, 1, 2)
 SIGMAS = (0.0, 0.5, 1.0, 2.0)
 BASE = {2: 0.90, 3: 0.94, 4: 0.96}
@@ -161,11 +162,28 @@ def table() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def report(table, tmp_path_factory):
+def calibration(tmp_path_factory):
+    """The report folder of a calibration of the synthetic lab's camera (`mixsig calibrate`)."""
+    from mixsig.calib import calibrate_folder
+    from mixsig.calib.synthetic import CameraParams, SyntheticCamera, write_calibration_folder
+
+    d = tmp_path_factory.mktemp("calib")
+    write_calibration_folder(SyntheticCamera(CameraParams(), seed=0), d / "lab")
+    _, rep = calibrate_folder(d / "lab", d / "hw.yaml", adc_bits=4)
+    return rep.markdown_path.parent
+
+
+@pytest.fixture(scope="module")
+def report(table, calibration, tmp_path_factory):
     d = tmp_path_factory.mktemp("report")
     csv_path = d / "results.csv"
     table.to_csv(csv_path, index=False)
-    index = build_report(csv_path, d / "out", command="mixsig report results.csv --out out")
+    index = build_report(
+        csv_path,
+        d / "out",
+        command="mixsig report results.csv --out out",
+        calibration=calibration,
+    )
     return index
 
 
@@ -285,13 +303,14 @@ def test_summary_equals_a_hand_computation(report, table):
     assert re.search(r"\| 0\.\d{3} ± 0\.\d{3} \|", headline)
 
 
-def test_html_is_self_contained_and_embeds_every_figure(report):
+def test_html_is_self_contained_and_embeds_every_figure(report, calibration):
     page = report.read_text()
     assert not re.search(r"""(?:src|href)\s*=\s*(?!["']?data:)""", page), "external reference"
     assert "<script" not in page and "<link" not in page and "@import" not in page
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="[^"]+"', page)
-    pngs = sorted(report.parent.glob("*.png"))
-    assert len(re.findall(r"<img\b", page)) == len(embedded) == len(pngs) == len(FIGURES)
+    pngs = sorted(report.parent.glob("*.png")) + sorted(calibration.glob("*.png"))
+    assert len(pngs) == len(FIGURES) + CALIBRATION_FIGURES
+    assert len(re.findall(r"<img\b", page)) == len(embedded) == len(pngs)
     assert sorted(base64.b64decode(x) for x in embedded) == sorted(p.read_bytes() for p in pngs)
     assert "mixsig report results.csv --out out" in page
     assert EQUIVALENT_DEFINITION in page
@@ -402,7 +421,7 @@ def test_every_figure_loads_in_headless_chromium(report):
         finally:
             browser.close()
     assert title == "mixsig reproduction"
-    assert len(images) == len(FIGURES)
+    assert len(images) == len(FIGURES) + CALIBRATION_FIGURES
     assert all(i["ok"] and i["w"] > 200 and i["alt"] for i in images), images
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
 
@@ -427,3 +446,16 @@ def test_the_verdict_takes_the_stricter_reference_b4_at_the_same_bits():
     p1 = s[(s.method == "P") & (s.sigma_test_lsb == 1.0)].iloc[0]
     assert p1.equivalent_in_seeds != "0/3" and not p1.equivalent
     assert p1.reference_accuracy == pytest.approx(0.96, abs=1e-9)
+
+
+def test_the_calibration_section_embeds_every_fit_and_a_wrong_folder_is_refused(
+    report, calibration, table, tmp_path
+):
+    html = report.read_text()
+    pngs = sorted(calibration.glob("*.png"))
+    assert len(pngs) == CALIBRATION_FIGURES
+    assert "<h2>Calibration</h2>" in html
+    for png in pngs:
+        assert base64.b64encode(png.read_bytes()).decode() in html
+    with pytest.raises(ValueError, match="report.md"):
+        build_report(report.parent.parent / "results.csv", tmp_path / "o", calibration=tmp_path)

@@ -314,16 +314,26 @@ def report(
     table: Path = typer.Argument(..., help="tidy results table (results.csv of a sweep)"),
     out: Path = typer.Option(..., help="report folder"),
     title: str = typer.Option("mixsig reproduction", help="title of the page"),
+    calibration: Path | None = typer.Option(
+        None, help="report folder of `mixsig calibrate` (<stem>_report/): adds its fits"
+    ),
 ) -> None:
     """Build the report (figures, CSV/Markdown tables, verdict, self-contained HTML) from a
     stored results table, without retraining.
 
-    Example: mixsig report runs/reproduce/results.csv --out runs/reproduce/report
+    Examples:
+
+      mixsig report runs/reproduce/results.csv --out runs/reproduce/report
+
+      mixsig report runs/lab/results.csv --out runs/lab/report --calibration configs/cam_report
     """
     from mixsig.experiments.report import build_report
 
+    cmd = f"mixsig report {table} --out {out}"
+    if calibration is not None:
+        cmd += f" --calibration {calibration}"
     try:
-        index = build_report(table, out, title=title, command=f"mixsig report {table} --out {out}")
+        index = build_report(table, out, title=title, command=cmd, calibration=calibration)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None

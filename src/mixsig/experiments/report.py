@@ -1039,6 +1039,7 @@ def _html(
     notes: list[str],
     source: str,
     n_rows: int,
+    calibration: list[str] | None = None,
 ) -> str:
     parts = [
         "<!DOCTYPE html>",
@@ -1080,6 +1081,7 @@ def _html(
             f'<figure><img src="data:image/png;base64,{data}" alt="{_e(f.alt)}">'
             f"<figcaption><strong>{_e(f.file)}</strong> — {_e(f.caption)}</figcaption></figure>"
         )
+    parts += calibration or []
     if sel.other_settings:
         parts.append("<h2>Other settings of the methods comparison</h2>")
         parts.append(
@@ -1115,9 +1117,14 @@ def build_report(
     *,
     title: str = "mixsig reproduction",
     command: str | None = None,
+    calibration: str | Path | None = None,
 ) -> Path:
     """Read the tidy table (CSV), write figures (PNG), tables (CSV + Markdown), verdict and one
-    self-contained HTML page ``index.html`` into ``out``; return the path of index.html."""
+    self-contained HTML page ``index.html`` into ``out``; return the path of index.html.
+
+    ``calibration``: the report folder of `mixsig calibrate` (``<stem>_report/``: one PNG per
+    fit and ``report.md``); its fits join the page as a "Calibration" section."""
+    cal = None if calibration is None else _calibration_section(Path(calibration))
     df = read_table(table)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1153,10 +1160,38 @@ def build_report(
             'python -c "from mixsig.experiments.report import build_report; '
             f'build_report({str(table)!r}, {str(out)!r})"'
         )
-    page = _html(title, command, v, figures, sel, headline, s, notes, Path(table).name, len(df))
+    page = _html(
+        title, command, v, figures, sel, headline, s, notes, Path(table).name, len(df), cal
+    )
     index = out / "index.html"
     atomic_write_text(index, page)
     return index
+
+
+def _calibration_section(folder: Path) -> list[str]:
+    """HTML of a `mixsig calibrate` report folder: its parameters (report.md) and each fit's
+    figure, embedded. A folder without report.md is refused by name."""
+    md = folder / "report.md"
+    if not md.is_file():
+        raise ValueError(
+            f"{folder} is not a calibration report: expected report.md and the fit figures "
+            "(*.png) there, as `mixsig calibrate` writes them (<out stem>_report/)"
+        )
+    parts = [
+        "<h2>Calibration</h2>",
+        f"<p>Fits of the camera chain from measured frames (<code>{_e(folder)}</code>); "
+        "parameters ± standard errors:</p>",
+        f"<pre>{_e(md.read_text())}</pre>",
+    ]
+    for png in sorted(folder.glob("*.png")):
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        name = png.stem.replace("_", " ")
+        parts.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="calibration fit: {_e(name)}">'
+            f"<figcaption><strong>{_e(png.name)}</strong> — {_e(name)}: data vs fit and "
+            "residuals.</figcaption></figure>"
+        )
+    return parts
 
 
 def _jsonable(x: Any) -> Any:

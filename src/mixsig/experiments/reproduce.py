@@ -176,9 +176,7 @@ def reproduce(
     spec = SweepConfig.model_validate(plan(quick, seeds, draws))
     runs = expand(spec, Path.cwd())
     echo(f"{spec.name}: {len(runs)} runs into {out}")
-    table = run_sweep(
-        runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo
-    )
+    table = run_sweep(runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo)
     command = "mixsig " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     index = build_report(table, out / "report", title=spec.name, command=command)
     v = verdict(_read(table))
