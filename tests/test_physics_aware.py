@@ -1,6 +1,7 @@
 """Physics-aware training: the forward pass is the device's, the gradient the model's, and the
 device runs the model's current weights."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -84,3 +85,21 @@ def test_noise_switch_reaches_the_device_too():
     dev = device_twin(m, DEVICE)
     set_sigma_lsb(dev, 0.7)
     assert dev[0].chain.noise.sigma_lsb == 0.7 and m[0].chain.noise.sigma_lsb == 0.0
+
+
+def test_mismatch_experiment_calibrations_differ_only_where_documented():
+    from mixsig.config import HardwareConfig
+    from mixsig.experiments import mismatch as mm
+
+    dev, cal = (HardwareConfig.model_validate(c) for c in (mm.DEVICE, mm.CALIBRATED))
+    assert [d.kind for d in dev.distortion] == [d.kind for d in cal.distortion]
+    assert dev.distortion[0].gamma == cal.distortion[0].gamma == 0.7  # exact curve
+    assert dev.distortion[1].seed != cal.distortion[1].seed  # only the pattern draw differs
+    dev_r = HardwareConfig.model_validate(mm.DEVICE_REALISTIC)
+    cal_r = HardwareConfig.model_validate(mm.CALIBRATED_REALISTIC)
+    assert [d.kind for d in dev_r.distortion] == ["crosstalk", "gamma", "gain_offset"]
+    assert dev_r.distortion[0].strength == 0.1 and dev_r.distortion[1].gamma == 0.7
+    assert [d.kind for d in cal_r.distortion] == ["gamma", "gain_offset"]  # crosstalk missed
+    assert cal_r.distortion[0].gamma == 0.75  # a 7 % fit error
+    with pytest.raises(ValueError, match="calibration must be one of"):
+        mm.run_mismatch_experiment(calibration="perfect")

@@ -193,18 +193,28 @@ def calibrate_cmd(
 def mismatch_cmd(
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
     draws: int = typer.Option(20, min=1, help="Monte-Carlo noise draws"),
+    calibration: str = typer.Option(
+        "exact", help="exact, or realistic (misses the crosstalk, gamma off by 7 %)"
+    ),
 ) -> None:
     """A network trained in silico meets a device with hidden mismatches: compare it with
     calibration + retraining and with physics-aware training (forward on the device).
 
-    Example: mixsig mismatch --seeds 0,1,2
+    Examples:
+
+      mixsig mismatch --seeds 0,1,2
+
+      mixsig mismatch --seeds 0,1,2 --calibration realistic
     """
     import statistics
 
-    from mixsig.experiments.mismatch import run_mismatch_experiment
+    from mixsig.experiments.mismatch import CALIBRATIONS, run_mismatch_experiment
 
+    if calibration not in CALIBRATIONS:
+        typer.echo(f"error: --calibration must be one of {', '.join(CALIBRATIONS)}", err=True)
+        raise typer.Exit(2)
     rows = [
-        run_mismatch_experiment(seed=int(s), draws=draws, echo=typer.echo)
+        run_mismatch_experiment(seed=int(s), draws=draws, calibration=calibration, echo=typer.echo)
         for s in seeds.split(",")
         if s.strip()
     ]
