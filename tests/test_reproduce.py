@@ -3,6 +3,7 @@ from the command line (a tiny inline sweep, then the report rebuilt from its sto
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -99,3 +100,41 @@ def test_sweep_and_report_refuse_bad_input_with_exit_2(tmp_path):
     empty.write_text("")
     res = runner.invoke(app, ["report", str(empty), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "empty.csv" in res.output
+
+
+def test_local_data_sets_add_the_optical_cnn_next_to_chang_et_al_and_it_runs(tmp_path):
+    """--cifar10 adds the optical CNN (grey images, 9 × 9 kernels) and a digital reference;
+    the optical run works end to end on a small CIFAR-10 binary folder."""
+    from test_data_local import write_cifar
+
+    from mixsig.train import run_training
+
+    write_cifar(tmp_path / "cifar")
+    runs = expand(
+        SweepConfig.model_validate(plan(True, seeds=1, local={"cifar10": str(tmp_path / "cifar")})),
+        Path.cwd(),
+    )
+    local = [r for r in runs if r.tag == "optical-cifar10"]
+    assert {(r.config.model.name, r.config.method.name) for r in local} == {
+        ("optical_cnn", "P"),
+        ("optical_cnn", "B1"),
+        ("small_cnn", "P"),
+    }
+    assert all(r.config.data.grayscale and r.config.data.name == "cifar10" for r in local)
+    opt = next(r for r in local if r.config.model.name == "optical_cnn")
+    assert opt.config.model.optical.kernel_size == 9
+    tiny = opt.config.model_copy(
+        update={
+            "data": opt.config.data.model_copy(update={"limit_train": 64, "limit_test": 32}),
+            "pretrain": opt.config.pretrain.model_copy(update={"epochs": 1}),
+            "aware": opt.config.aware.model_copy(update={"epochs": 1}),
+            "model": opt.config.model.model_copy(
+                update={"optical": opt.config.model.optical.model_copy(update={"out_channels": 2})}
+            ),
+            "eval": opt.config.eval.model_copy(update={"draws": 2, "sigma_test_lsb": [0.0, 0.5]}),
+        }
+    )
+    res = run_training(tiny, tmp_path / "run", progress=False, echo=lambda s: None)
+    assert res["data"].startswith("cifar10") and len(res["results"]) == 2
+    with pytest.raises(ValueError, match="local data sets are"):
+        plan(local={"imagenet": "/x"})

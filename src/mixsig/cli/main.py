@@ -252,6 +252,8 @@ def reproduce(
         None, help="dask scheduler address; 'inline' runs in this process; default: local cluster"
     ),
     workers: int = typer.Option(2, min=1, help="workers of the local cluster"),
+    mnist: Path | None = typer.Option(None, help="folder of the full MNIST (IDX files)"),
+    cifar10: Path | None = typer.Option(None, help="folder of CIFAR-10 (binary version)"),
     progress: bool = typer.Option(True, help="progress bar"),
 ) -> None:
     """Reproduce the paper's claim on the bundled MNIST digits and go past it: P and B1-B4
@@ -263,9 +265,12 @@ def reproduce(
       mixsig reproduce --quick --out runs/reproduce-quick     # what `make demo` runs
 
       mixsig reproduce --out runs/reproduce --scheduler tcp://10.0.0.5:8786
+
+      mixsig reproduce --cifar10 /data/cifar10 --mnist /data/mnist   # + optical vs Chang et al.
     """
     from mixsig.experiments.reproduce import reproduce as run
 
+    local = {k: str(v) for k, v in (("mnist", mnist), ("cifar10", cifar10)) if v is not None}
     run(
         out,
         quick=quick,
@@ -273,6 +278,7 @@ def reproduce(
         draws=draws,
         scheduler=scheduler,
         workers=workers,
+        local=local,
         progress=progress,
         echo=typer.echo,
     )

@@ -142,15 +142,40 @@ def _optical_runs(quick: bool) -> list[dict]:
     return [{"tag": "optical", "method.name": m, **optical} for m in ("P", "B1")]
 
 
-def plan(quick: bool = False, seeds: int = 3, draws: int = 20) -> dict:
-    """The sweep spec of the reproduction (a dict of `SweepConfig`'s schema)."""
+def _local_runs(local: dict[str, str]) -> list[dict]:
+    """The optical CNN next to Chang et al. (Sci. Rep. 2018) on local data sets: for each
+    (name → folder) of ``local`` (``mnist``, ``fashion-mnist``, ``cifar10``), tag
+    ``optical-<name>``: the optical CNN trained with P and deployed float-trained (B1), and
+    the digital small CNN with P on the same 4-bit chain. CIFAR-10 is greyscale (one intensity
+    image enters the optics) with 9 × 9 kernels, as in Chang et al."""
+    runs = []
+    for name, root in local.items():
+        if name not in ("mnist", "fashion-mnist", "cifar10"):
+            raise ValueError(f"local data sets are mnist, fashion-mnist and cifar10, got {name!r}")
+        data = {"name": name, "root": str(root), "grayscale": name == "cifar10"}
+        k = 9 if name == "cifar10" else 5
+        tag = f"optical-{name}"
+        for r in _optical_runs(quick=False):
+            runs.append({**r, "tag": tag, "data": data, "model.optical.kernel_size": k})
+        runs.append({"tag": tag, "data": data, "method.name": "P"})
+    return runs
+
+
+def plan(
+    quick: bool = False,
+    seeds: int = 3,
+    draws: int = 20,
+    local: dict[str, str] | None = None,
+) -> dict:
+    """The sweep spec of the reproduction (a dict of `SweepConfig`'s schema); ``local`` adds
+    the optical CNN on local data sets (`_local_runs`)."""
     if quick:
         runs = _method_runs((4,), (0.5, 1.0)) + [
             {"tag": "methods", "method.name": m, "hardware.adc.bits": 3} for m in ("P", "B1")
         ]
     else:
         runs = _method_runs(FULL_BITS, FULL_SIGMA_TRAIN)
-    runs += _distortion_runs(quick) + _optical_runs(quick)
+    runs += _distortion_runs(quick) + _optical_runs(quick) + _local_runs(local or {})
     return {
         "name": "reproduce-quick" if quick else "reproduce",
         "base": base_config(draws, QUICK_SIGMA_TEST if quick else SIGMA_TEST),
@@ -167,13 +192,15 @@ def reproduce(
     draws: int = 20,
     scheduler: str | None = None,
     workers: int = 2,
+    local: dict[str, str] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run (or continue) the reproduction into ``out`` and build its report in
-    ``out/report``; returns the path of the report's ``index.html``."""
+    ``out/report``; returns the path of the report's ``index.html``. ``local``: data set name
+    → folder, for the optical CNN on full MNIST / Fashion-MNIST / grey CIFAR-10."""
     out = Path(out)
-    spec = SweepConfig.model_validate(plan(quick, seeds, draws))
+    spec = SweepConfig.model_validate(plan(quick, seeds, draws, local))
     runs = expand(spec, Path.cwd())
     echo(f"{spec.name}: {len(runs)} runs into {out}")
     table = run_sweep(runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo)
