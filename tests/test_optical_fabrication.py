@@ -16,40 +16,21 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from optics_common import FOCAL, IDEAL, LAM, PITCH, one_thread  # noqa: F401
+from optics_common import pad_same as _pad_same
+from optics_common import sampling as _sampling
 
 from mixsig.nn import optical as optical_module
 from mixsig.nn.optical import OpticalConv2d
-from mixsig.optics import FourierSampling, phase_scale, quantize_phase, wrap_phase
+from mixsig.optics import phase_scale, quantize_phase, wrap_phase
 from mixsig.optics.synthesis import TileLayout, realised_psf
 from mixsig.signal import set_output_quantization
 
 F64 = torch.float64
 EXACT = 1e-12
-LAM, FOCAL, PITCH = 532e-9, 0.2, 6e-6
-IDEAL = {  # an ideal camera: no DAC, 16-bit unsigned ADC over a fixed range, no noise
-    "dac": None,
-    "weights": {"bits": None},
-    "noise": {"sigma_lsb": 0.0},
-    "adc": {"bits": 16, "range": "fixed", "lo": 0.0, "hi": 1.0},
-}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small FFTs: one thread avoids waiting on the second core of a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _sampling(n: int, q: int = 2) -> FourierSampling:
-    return FourierSampling(LAM, FOCAL, PITCH, n, q)
-
-
-def _pad_same(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The layer's 'same' padding: k//2 before, k − 1 − k//2 after (window centre k//2)."""
-    return F.pad(x, (k // 2, k - 1 - k // 2, k // 2, k - 1 - k // 2))
+pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of optics_common
 
 
 def _count(monkeypatch, name: str) -> list[int]:

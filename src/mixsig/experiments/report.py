@@ -47,25 +47,11 @@ import pandas as pd
 
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
 from mixsig.eval import EQUIVALENT_DEFINITION, EQUIVALENT_PP
+from mixsig.experiments.sweep import TABLE_COLUMNS
 
-REQUIRED_COLUMNS = (
-    "tag",
-    "method",
-    "model",
-    "data",
-    "adc_bits",
-    "sigma_train_lsb",
-    "sigma_hw_lsb",
-    "distortion",
-    "distortion_strength",
-    "seed",
-    "sigma_test_lsb",
-    "mean",
-    "std",
-    "draws",
-    "noise_free_quantized_accuracy",
-)
 OPTIONAL_COLUMNS = ("key", "name", "equivalent", "seconds")
+#: the columns of the sweep's tidy table (`mixsig.experiments.sweep.TABLE_COLUMNS`) it needs
+REQUIRED_COLUMNS = tuple(c for c in TABLE_COLUMNS if c not in OPTIONAL_COLUMNS)
 GROUP_KEYS = (
     "tag",
     "method",

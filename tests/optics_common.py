@@ -1,0 +1,34 @@
+"""Shared set-up of the optical-layer tests: Chang et al.'s 4f geometry, an ideal camera, the
+sampling and the layer's 'same' padding."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mixsig.optics import FourierSampling
+
+LAM, FOCAL, PITCH = 532e-9, 0.2, 6e-6
+IDEAL = {  # an ideal camera: no DAC, 16-bit unsigned ADC over a fixed range, no noise
+    "dac": None,
+    "weights": {"bits": None},
+    "noise": {"sigma_lsb": 0.0},
+    "adc": {"bits": 16, "range": "fixed", "lo": 0.0, "hi": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small FFTs: one thread avoids waiting on the second core of a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sampling(n: int, q: int = 2) -> FourierSampling:
+    return FourierSampling(LAM, FOCAL, PITCH, n, q)
+
+
+def pad_same(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The layer's 'same' padding: k//2 before, k − 1 − k//2 after (window centre k//2)."""
+    return F.pad(x, (k // 2, k - 1 - k // 2, k // 2, k - 1 - k // 2))
