@@ -32,3 +32,18 @@ def sampling(n: int, q: int = 2) -> FourierSampling:
 def pad_same(x: torch.Tensor, k: int) -> torch.Tensor:
     """The layer's 'same' padding: k//2 before, k − 1 − k//2 after (window centre k//2)."""
     return F.pad(x, (k // 2, k - 1 - k // 2, k // 2, k - 1 - k // 2))
+
+
+def count_calls(monkeypatch, name: str) -> list[int]:
+    """Count the calls of ``mixsig.nn.optical.<name>`` (e.g. the OTF computation) in a test."""
+    from mixsig.nn import optical as optical_module
+
+    calls = [0]
+    original = getattr(optical_module, name)
+
+    def counted(*args, **kwargs):
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(optical_module, name, counted)
+    return calls

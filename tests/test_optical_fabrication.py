@@ -17,10 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from optics_common import FOCAL, IDEAL, LAM, PITCH, one_thread  # noqa: F401
+from optics_common import count_calls as _count
 from optics_common import pad_same as _pad_same
 from optics_common import sampling as _sampling
 
-from mixsig.nn import optical as optical_module
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.optics import phase_scale, quantize_phase, wrap_phase
 from mixsig.optics.synthesis import TileLayout, realised_psf
@@ -31,18 +31,6 @@ EXACT = 1e-12
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of optics_common
-
-
-def _count(monkeypatch, name: str) -> list[int]:
-    calls = [0]
-    original = getattr(optical_module, name)
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(optical_module, name, counted)
-    return calls
 
 
 # == 1. the etch-depth / wavelength phase scale α ==========================================

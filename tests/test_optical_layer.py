@@ -14,11 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from optics_common import FOCAL, IDEAL, LAM, PITCH, one_thread  # noqa: F401
+from optics_common import count_calls as _count
 from optics_common import pad_same as _pad_same
 from optics_common import sampling as _sampling
 
 import mixsig
-from mixsig.nn import optical as optical_module
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.optics import (
     FourierSampling,
@@ -272,18 +272,6 @@ def test_gradient_reaches_the_phase_through_the_quantized_camera():
     layer.chain = mixsig.signal.build_chain(mixsig.HardwareConfig.model_validate(hw), signed=False)
     layer(torch.rand(4, 1, 4, 4)).square().sum().backward()
     assert layer.phase_rad.grad is not None and float(layer.phase_rad.grad.abs().sum()) > 0
-
-
-def _count(monkeypatch, name: str) -> list[int]:
-    calls = [0]
-    original = getattr(optical_module, name)
-
-    def counted(*args, **kwargs):
-        calls[0] += 1
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(optical_module, name, counted)
-    return calls
 
 
 def test_psf_is_computed_once_per_batch_and_the_otf_cached_when_frozen(monkeypatch):
