@@ -214,6 +214,16 @@ def test_verdict_numbers_are_exactly_the_constructed_ones(table):
             assert e["diff_pp"] == pytest.approx(delta * 100, abs=1e-9)
             assert e["within_1pp"] is (abs(delta) <= 0.01)
     assert any("up to σ_test = 1 LSB" in s for s in v["sentences"])
+    # the optical CNN: P loses 0.4 pp at 0.5 LSB and 1.7 pp at 1 LSB against B1's 0.953
+    (o,) = v["optical"]
+    assert (o["tag"], o["data"], o["bits"], o["max_equivalent_sigma"]) == (
+        "optical",
+        "bundled-mnist",
+        4,
+        0.5,
+    )
+    assert o["equivalent_at"] == [0.0, 0.5] and o["sigma_train"] == [0.5]
+    assert any(s.startswith("Optical CNN with P on bundled-mnist") for s in v["sentences"])
 
 
 def test_verdict_takes_mappings_and_reports_none_when_never_equivalent():
@@ -439,7 +449,7 @@ def test_the_verdict_takes_the_stricter_reference_b4_at_the_same_bits():
     rows += _rows_of_group(rng, tag="methods", method="B4", bits=4, st=0.0, drops=(0, 0, 0, 0))
     v = verdict(rows)
     assert v["max_equivalent_sigma"] == {4: None}  # B4 at 4 bits: 0.96 > 0.93 + 0.5 pp
-    assert "B4" in v["reference"]
+    assert "B4" in v["reference"] and "B1, B2 or B4" in v["reference"]
     from mixsig.experiments.report import summarise
 
     s = summarise(rows)

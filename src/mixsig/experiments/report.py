@@ -82,13 +82,15 @@ _FLOAT_KEYS = ("sigma_train_lsb", "sigma_hw_lsb", "distortion_strength", "sigma_
 _COLORS = {"P": "tab:blue", "B1": "tab:orange", "B2": "tab:green", "B3": "tab:red"}
 _COLORS["B4"] = "tab:purple"
 _MARKERS = {"P": "o", "B1": "s", "B2": "^", "B3": "v", "B4": "D"}
+NOISE_FREE_METHODS = ("B1", "B2", "B4")
 REFERENCE_NOTE = (
-    "Reference of the verdict: the stricter of two noise-free quantized accuracies at the same "
-    "bit depth, each a mean over seeds: the network's own at σ_test = 0, and that of B4 (ADC-"
-    "aware QAT trained without noise: the noise-free quantized network) at σ_test = 0. Training "
-    "with noise can lower a network's own σ_test = 0 accuracy (its batch-norm statistics are "
-    "re-estimated under noise), which would make the first reference alone too lenient; "
-    "'equivalent (seeds)' counts the seeds equivalent against their own reference only."
+    "Reference of the verdict: the stricter of two noise-free quantized accuracies of the same "
+    "model, data and bit depth, each a mean over seeds: the network's own at σ_test = 0, and "
+    "the best network trained without noise (B1, B2 or B4 — usually B4, ADC-aware QAT) at "
+    "σ_test = 0 without distortion. Training with noise can lower a network's own σ_test = 0 "
+    "accuracy (its batch-norm statistics are re-estimated under noise), which would make the "
+    "first reference alone too lenient; 'equivalent (seeds)' counts the seeds equivalent "
+    "against their own reference only."
 )
 
 
@@ -199,19 +201,22 @@ def summarise(rows: Any) -> pd.DataFrame:
         n_equivalent=("equivalent", "sum"),
     ).reset_index()
     s["equivalent_in_seeds"] = [f"{int(k)}/{int(n)}" for k, n in zip(s.n_equivalent, s.seeds)]
-    # the noise-free quantized network of each (model, data, bits): B4 at σ_test = 0
-    b4 = s[
-        (s.method == "B4")
-        & (s.tag == "methods")
+    # the noise-free quantized network of each (model, data, bits): the best of the networks
+    # trained without noise (B1, B2, B4), at σ_test = 0, undistorted
+    nf = s[
+        s.method.isin(NOISE_FREE_METHODS)
         & (s.distortion == "none")
         & (s.sigma_test_lsb.abs() <= _TOL)
     ]
-    ref = {(r.model, r.data, int(r.adc_bits)): float(r.mean) for r in b4.itertuples()}
-    s["b4_noise_free_accuracy"] = [
+    ref: dict[tuple, float] = {}
+    for r in nf.itertuples():
+        k = (r.model, r.data, int(r.adc_bits))
+        ref[k] = max(ref.get(k, -math.inf), float(r.mean))
+    s["noise_free_trained_accuracy"] = [
         ref.get((m, d, int(b)), math.nan) for m, d, b in zip(s.model, s.data, s.adc_bits)
     ]
     s["reference_accuracy"] = np.fmax(
-        s["noise_free_quantized_accuracy"], s["b4_noise_free_accuracy"]
+        s["noise_free_quantized_accuracy"], s["noise_free_trained_accuracy"]
     )
     s["equivalent"] = (s["mean"] >= s["reference_accuracy"] - EQUIVALENT_PP / 100 - _TOL).astype(
         bool
@@ -223,7 +228,7 @@ def summarise(rows: Any) -> pd.DataFrame:
     )
     cols = list(GROUP_KEYS[:6]) + ["sigma_hw_lsb"] + list(GROUP_KEYS[6:])
     cols += ["seeds", "draws", "mean", "std_over_seeds", "mean_std_over_draws"]
-    cols += ["noise_free_quantized_accuracy", "b4_noise_free_accuracy", "reference_accuracy"]
+    cols += ["noise_free_quantized_accuracy", "noise_free_trained_accuracy", "reference_accuracy"]
     cols += ["equivalent_in_seeds", "equivalent"]
     return s[cols].reset_index(drop=True)
 
@@ -311,20 +316,8 @@ def _verdict(s: pd.DataFrame, sel: _Selection | None = None) -> dict:
             "distortion); accuracy = mean over seeds of the per-seed mean over noise draws."
         )
         for bits, gb in p.groupby("adc_bits"):
-            best, by = None, []
-            for st, g in gb.groupby("sigma_train_lsb"):
-                reach = None
-                for sig, eq in zip(*_sorted_cols(g, "sigma_test_lsb", "equivalent")):
-                    if not eq:
-                        break
-                    reach = float(sig)
-                if reach is None:
-                    continue
-                if best is None or reach > best + _TOL:
-                    best, by = reach, [float(st)]
-                elif _close(reach, best):
-                    by.append(float(st))
-            mes[int(bits)], mes_by[int(bits)] = best, sorted(by)
+            best, by = _reach(gb)
+            mes[int(bits)], mes_by[int(bits)] = best, by
             largest[int(bits)] = float(gb.sigma_test_lsb.max())
             if best is None:
                 sentences.append(
@@ -367,8 +360,83 @@ def _verdict(s: pd.DataFrame, sel: _Selection | None = None) -> dict:
         )
     v["distortion"] = _distortion_verdict(s)
     sentences.extend(_distortion_sentences(v["distortion"]))
+    v["optical"] = _optical_verdict(s)
+    sentences.extend(_optical_sentences(v["optical"]))
     v["sentences"] = sentences
     return v
+
+
+def _reach(gb: pd.DataFrame) -> tuple[float | None, list[float]]:
+    """The largest σ_test up to which a method stays equivalent at every tested σ_test (best
+    over σ_train), and the σ_train values that reach it; (None, []) when none does."""
+    best, by = None, []
+    for st, g in gb.groupby("sigma_train_lsb"):
+        reach = None
+        for sig, eq in zip(*_sorted_cols(g, "sigma_test_lsb", "equivalent")):
+            if not eq:
+                break
+            reach = float(sig)
+        if reach is None:
+            continue
+        if best is None or reach > best + _TOL:
+            best, by = reach, [float(st)]
+        elif _close(reach, best):
+            by.append(float(st))
+    return best, sorted(by)
+
+
+def _optical_verdict(s: pd.DataFrame) -> list[dict]:
+    """For the optical CNN with P (tags ``optical*``): per data set and camera bits, how far it
+    stays equivalent and its accuracy at 0.5 LSB, next to the digital small CNN with P."""
+    out = []
+    opt = s[s.tag.str.startswith("optical") & (s.model == OPTICAL_MODEL) & (s.method == "P")]
+    for (tag, data, bits), g in opt.groupby(["tag", "data", "adc_bits"]):
+        reach, by = _reach(g)
+        at = g[_close(g.sigma_test_lsb, 0.5)]
+        dig = s[
+            (s.model == DIGITAL_REFERENCE_MODEL)
+            & (s.method == "P")
+            & (s.data == data)
+            & (s.adc_bits == bits)
+            & (s.distortion == "none")
+            & _close(s.sigma_test_lsb, 0.5)
+        ]
+        out.append(
+            {
+                "tag": tag,
+                "data": data,
+                "bits": int(bits),
+                "max_equivalent_sigma": reach,
+                "sigma_train": by,
+                "equivalent_at": sorted(float(x) for x in g[g.equivalent].sigma_test_lsb.unique()),
+                "accuracy_at_0.5": None if at.empty else float(at["mean"].max()),
+                "digital_p_at_0.5": None if dig.empty else float(dig["mean"].max()),
+            }
+        )
+    return out
+
+
+def _optical_sentences(entries: list[dict]) -> list[str]:
+    out = []
+    for e in entries:
+        if e["max_equivalent_sigma"] is not None:
+            reach = f"equivalent up to {e['max_equivalent_sigma']:g} LSB"
+        elif e["equivalent_at"]:
+            listed = ", ".join(f"{x:g}" for x in e["equivalent_at"])
+            reach = f"not equivalent at σ_test = 0, equivalent at {listed} LSB"
+        else:
+            reach = "not equivalent at any tested σ_test"
+        acc = "" if e["accuracy_at_0.5"] is None else f"; {e['accuracy_at_0.5']:.4f} at 0.5 LSB"
+        dig = (
+            ""
+            if e["digital_p_at_0.5"] is None
+            else f" (digital small CNN with P: {e['digital_p_at_0.5']:.4f})"
+        )
+        out.append(
+            f"Optical CNN with P on {e['data']} ({e['bits']}-bit camera, tag {e['tag']}): "
+            f"{reach}{acc}{dig}."
+        )
+    return out
 
 
 def _sorted_cols(g: pd.DataFrame, by: str, *cols: str) -> list[list[Any]]:
