@@ -17,7 +17,7 @@ sweep spec (`mixsig.experiments.sweep`), and the hand-off to the report
 
 Runs that share their float pre-training (same seed, data and model) pre-train once. The
 full plan is ~240 runs; ``quick`` keeps what answers the paper's question at 4 bits (every
-method, 3 seeds; P and B1 at 3 bits; the realistic distortion; the optical CNN with one seed)
+method, 3 seeds; P, B1 and B4 at 3 bits; the realistic distortion; the optical CNN, one seed)
 at σ_test 0, 0.5, 1, 1.5, 2 LSB, in under 10 minutes on 2 cores. Everything is
 resumable: a second call skips finished runs and continues interrupted ones.
 """
@@ -171,7 +171,11 @@ def plan(
     the optical CNN on local data sets (`_local_runs`)."""
     if quick:
         runs = _method_runs((4,), (0.5, 1.0)) + [
-            {"tag": "methods", "method.name": m, "hardware.adc.bits": 3} for m in ("P", "B1")
+            {"tag": "methods", "method.name": m, "hardware.adc.bits": 3} for m in ("B1", "B4")
+        ]
+        runs += [
+            {"tag": "methods", "method.sigma_train_lsb": st, "hardware.adc.bits": 3}
+            for st in (0.5, 1.0)
         ]
     else:
         runs = _method_runs(FULL_BITS, FULL_SIGMA_TRAIN)
