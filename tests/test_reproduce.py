@@ -138,3 +138,13 @@ def test_local_data_sets_add_the_optical_cnn_next_to_chang_et_al_and_it_runs(tmp
     assert res["data"].startswith("cifar10") and len(res["results"]) == 2
     with pytest.raises(ValueError, match="local data sets are"):
         plan(local={"imagenet": "/x"})
+
+
+def test_the_shipped_sweep_specs_expand_into_valid_runs():
+    from mixsig.experiments.sweep import load_sweep
+
+    specs = sorted((Path(__file__).parent.parent / "configs" / "sweeps").glob("*.yaml"))
+    assert specs
+    for path in specs:
+        spec, runs = load_sweep(path)
+        assert runs and len({r.key for r in runs}) == len(runs), path
