@@ -313,6 +313,48 @@ def test_optical_cnn_trains_in_a_run_and_its_checkpoint_reloads(tmp_path):
     assert r.accuracies == results["results"][0]["accuracies"]
 
 
+def test_optical_cnn_in_kernel_space_synthesises_a_doe_and_trains_only_the_digital_rest(
+    tmp_path,
+):
+    """The kernel-space recipe as run phases: ideal kernels in pre-training, a DOE fitted to
+    them, the realised PSF frozen through hardware-aware training and after a resume."""
+    from mixsig.train import load_trained
+
+    cfg = TrainConfig.model_validate(
+        {
+            "name": "optical-kernel",
+            "data": {"name": "bundled-mnist", "limit_train": 256, "limit_test": 100},
+            "model": {
+                "name": "optical_cnn",
+                "optical": {"parameterisation": "kernel", "out_channels": 2},
+            },
+            "hardware": {"weights": {"bits": None}, "adc": {"bits": 4}},
+            "method": {"name": "P", "sigma_train_lsb": 0.5},
+            "pretrain": {"epochs": 1, "lr": 0.01},
+            "aware": {"epochs": 1, "lr": 0.01},
+            "checkpoint_every": 2,
+            "eval": {"draws": 2, "sigma_test_lsb": [0.5]},
+        }
+    )
+    lines: list[str] = []
+    cache = tmp_path / "pretrained"
+    results = run_training(cfg, tmp_path, progress=False, echo=lines.append, pretrained=cache)
+    assert any(s.startswith("DOE synthesised") for s in lines)
+    assert 0.0 < results["doe_fit_error"] < 1.0 and 0.0 < results["doe_throughput"] <= 1.0
+    model, _, _ = load_trained(tmp_path)
+    layer = model[0]
+    assert layer.mode == "realised" and not layer.weight.requires_grad
+    # the optics did not move in the hardware-aware phase: the kernels are those the DOE was
+    # fitted to, and the stored phase is the fitted one
+    ck = load_checkpoint(tmp_path / "checkpoint")
+    assert ck.meta["synthesis"]["doe_fit_error"] == results["doe_fit_error"]
+    assert torch.equal(ck.model["0.fitted_phase_rad"], layer.fitted_phase_rad)
+    (pre,) = [load_checkpoint(d) for d in cache.iterdir()]  # the state at the end of phase 1
+    assert torch.equal(pre.model["0.weight"], ck.model["0.weight"])  # kernels untouched
+    assert not torch.equal(pre.model["0.fitted_phase_rad"], ck.model["0.fitted_phase_rad"])
+    assert not torch.equal(pre.model["1.weight"], ck.model["1.weight"])  # the rest trained
+
+
 def test_optical_cnn_refuses_colour_images(monkeypatch):
     import mixsig.train.runner as runner
     from mixsig.data import Split

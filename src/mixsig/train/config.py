@@ -40,10 +40,16 @@ class DataConfig(_Strict):
 
 
 class OpticalConfig(_Strict):
-    """The optical front of ``optical_cnn`` (`mixsig.nn.OpticalConv2d`), trained in DOE space:
-    the phase mask end to end from a Gabor-bank synthesis, with the anti-collapse regulariser
-    weighted by ``regularizer_weight`` in the loss."""
+    """The optical front of ``optical_cnn`` (`mixsig.nn.OpticalConv2d`).
 
+    ``parameterisation``: ``doe`` — the phase mask trained end to end (pre-training and the
+    hardware-aware phase) from a Gabor-bank synthesis, with the anti-collapse regulariser
+    weighted by ``regularizer_weight`` in the loss; ``kernel`` — ideal non-negative kernel
+    pairs trained in pre-training, then a DOE synthesised to realise them (its fit error and
+    throughput go to the results), the camera recalibrated to the realised PSF, and the
+    hardware-aware phase trains only the digital layers (the optics are frozen)."""
+
+    parameterisation: Literal["doe", "kernel"] = "doe"
     out_channels: int = Field(8, ge=1, le=64)
     kernel_size: int = Field(5, ge=1, le=31)
     doe_levels: int | None = Field(16, ge=2, le=65536)

@@ -7,6 +7,8 @@ Owns the sequence of a run and its bookkeeping:
    ideal — no noise, no rounding — during this phase, and the DOE regulariser joins the loss;
 2. conversion to mixed-signal layers (not for the optical CNN, whose rest stays digital) and
    range calibration (deterministic: it is redone, not stored, when a run resumes in phase 1);
+   for the optical CNN in kernel space, first the DOE synthesis that realises the pre-trained
+   kernels (the optics are then frozen; fit error and throughput go to the results);
 3. ``aware`` — the method's hardware-aware training (P, B2–B4; see `mixsig.train.config`):
    the training chain per method, the noise ramp, then (P) batch-norm re-estimation under the
    noisy forward, and (B1–B3, whose training never saw the ADC) ADC range re-calibration;
@@ -194,7 +196,7 @@ class Run:
                 self.data.num_classes,
                 out_channels=oc.out_channels,
                 kernel_size=oc.kernel_size,
-                parameterisation="doe",
+                parameterisation=oc.parameterisation,
                 hardware=self.hw,
                 doe_levels=oc.doe_levels,
             )
@@ -208,6 +210,12 @@ class Run:
         self.state = RunState()
         self.opt: torch.optim.Optimizer | None = None
         self.sched = None
+        self.synthesis: dict | None = None  # the DOE fit of the kernel-space optical recipe
+
+    @property
+    def kernel_space(self) -> bool:
+        """The optical CNN's kernel-space recipe (`OpticalConfig`)."""
+        return self.optical and self.cfg.model.optical.parameterisation == "kernel"
 
     # -- phases -----------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -217,6 +225,19 @@ class Run:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.opt, max(1, epochs * self.steps_per_epoch())
+        )
+
+    def synthesise_doe(self) -> None:
+        """Kernel space → a fabricable DOE: fit a phase mask to the trained kernels, switch the
+        layer to its realised PSF and freeze the optics (`OpticalConv2d.synthesize_doe`)."""
+        result = self.model[0].synthesize_doe(seed=self.cfg.seed)
+        self.synthesis = {
+            "doe_fit_error": float(result.fit_error),
+            "doe_throughput": float(result.throughput),
+        }
+        self.echo(
+            f"DOE synthesised: fit error {result.fit_error:.4f}, throughput "
+            f"{result.throughput:.4f}; optics frozen"
         )
 
     def convert_and_calibrate(self) -> None:
@@ -230,6 +251,8 @@ class Run:
     def enter_phase(self, phase: str) -> None:
         """Set up the model and optimizer at the start of ``phase`` (fresh, not resumed)."""
         self.state = RunState(phase, 0, 0, self.state.global_step)
+        if phase == "aware" and self.kernel_space:
+            self.synthesise_doe()  # then the camera is recalibrated to the realised PSF
         if phase == "aware" or (phase == "pretrain" and self.optical):
             self.convert_and_calibrate()
         if phase == "pretrain" and self.optical:
@@ -255,6 +278,7 @@ class Run:
             "global_step": self.state.global_step,
             "scheduler": None if self.sched is None else self.sched.state_dict(),
             "data": self.data.name,
+            "synthesis": self.synthesis,
         }
         save_checkpoint(
             self.out / CKPT_DIR,
@@ -278,6 +302,9 @@ class Run:
         if phase != "pretrain" and not self.optical:
             self.model = convert(self.model, self.hw)
         restore_model(self.model, ck)
+        self.synthesis = ck.meta.get("synthesis")
+        if phase != "pretrain" and self.kernel_space:
+            self.model[0].freeze_optics()  # the realised DOE (its buffers) came with the weights
         if phase == "pretrain" and self.optical:
             set_output_quantization(self.model, False)
             set_sigma_lsb(self.model, 0.0)
@@ -317,7 +344,11 @@ class Run:
                 idx = order[st.step_in_epoch * bs : (st.step_in_epoch + 1) * bs]
                 self.opt.zero_grad(set_to_none=True)
                 loss = nn.functional.cross_entropy(self.model(x[idx]), y[idx])
-                if self.optical and cfg.model.optical.regularizer_weight > 0:
+                if (
+                    self.optical
+                    and not self.kernel_space
+                    and cfg.model.optical.regularizer_weight > 0
+                ):
                     reg = self.model[0].optical_regularizer()
                     loss = loss + cfg.model.optical.regularizer_weight * reg
                 loss.backward()
@@ -383,6 +414,7 @@ class Run:
             "noise_free_quantized_accuracy": ref.mean,
             "definition": EQUIVALENT_DEFINITION,
             "results": [{**r.as_dict(), "equivalent": is_equivalent(r, ref)} for r in results],
+            **(self.synthesis or {}),
         }
 
 
@@ -529,6 +561,8 @@ def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split
     if ck.meta.get("phase") != "pretrain" and not run.optical:
         run.model = convert(run.model, run.hw)
     restore_model(run.model, ck)
+    if ck.meta.get("phase") != "pretrain" and run.kernel_space:
+        run.model[0].freeze_optics()  # the realised DOE is what was trained with
     run.model.eval()
     return run.model, cfg, run.data
 
