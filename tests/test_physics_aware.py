@@ -103,3 +103,19 @@ def test_mismatch_experiment_calibrations_differ_only_where_documented():
     assert cal_r.distortion[0].gamma == 0.75  # a 7 % fit error
     with pytest.raises(ValueError, match="calibration must be one of"):
         mm.run_mismatch_experiment(calibration="perfect")
+
+
+def test_robustness_aggregates_seeds_and_writes_the_figure(monkeypatch, tmp_path):
+    from mixsig.experiments import robustness as rb
+
+    fake = {
+        0: {"fixed": [0.9, 0.8], "rand": [0.7, 0.6]},
+        1: {"fixed": [0.8, 0.6], "rand": [0.7, 0.8]},
+    }
+    monkeypatch.setattr(rb, "_one_seed", lambda errors, randomize, seed, draws: fake[seed])
+    out = tmp_path / "fig.png"
+    table = rb.run_robustness(errors=(-0.1, 0.1), seeds=(0, 1), out=out, echo=lambda s: None)
+    means, stds = table["fixed"]
+    assert means == pytest.approx([0.85, 0.7]) and stds == pytest.approx([0.0707107, 0.1414214])
+    assert table["rand"][0] == pytest.approx([0.7, 0.7])
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -229,16 +229,23 @@ def mismatch_cmd(
 def robustness_cmd(
     out: Path = typer.Option(Path("docs/robustness_gamma.png"), help="figure to write"),
     randomize: float = typer.Option(0.3, min=0.0, max=0.99, help="training randomisation ±"),
-    seed: int = typer.Option(0),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
 ) -> None:
     """Accuracy vs calibration error of the camera gamma: training with the calibrated value
-    fixed vs randomised per batch within ±randomize.
+    fixed vs randomised per batch within ±randomize (mean ± std over seeds).
 
-    Example: mixsig robustness --out docs/robustness_gamma.png
+    Example: mixsig robustness --out docs/robustness_gamma.png --seeds 0,1,2
     """
     from mixsig.experiments.robustness import run_robustness
 
-    run_robustness(randomize=randomize, seed=seed, out=out, echo=typer.echo)
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        seed_list = []
+    if not seed_list:
+        typer.echo(f"error: --seeds must be comma-separated integers, got {seeds!r}", err=True)
+        raise typer.Exit(2)
+    run_robustness(randomize=randomize, seeds=seed_list, out=out, echo=typer.echo)
     typer.echo(f"wrote {out}")
 
 

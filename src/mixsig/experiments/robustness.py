@@ -3,18 +3,21 @@
 Owns `run_robustness`: the small CNN on the bundled MNIST digits is trained hardware-aware on a
 chain whose camera has a calibrated gamma of 0.7, either with that gamma fixed or randomised per
 batch within ±``randomize`` (design §2), and both networks are deployed on devices whose true
-gamma is off by −x … +x of the calibrated value. Written: a table and a figure of accuracy vs
-calibration error.
+gamma is off by −x … +x of the calibrated value, over several seeds. Written: a table and a
+figure of accuracy vs calibration error (mean over seeds ± std over seeds).
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
+from mixsig._atomic import atomic_write_bytes
 from mixsig.config import HardwareConfig
 from mixsig.data import bundled_mnist
 from mixsig.eval import evaluate
@@ -36,14 +39,8 @@ def _hw(gamma: float, randomize: float = 0.0) -> HardwareConfig:
     )
 
 
-def run_robustness(
-    *,
-    errors: Sequence[float] = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3),
-    randomize: float = 0.3,
-    seed: int = 0,
-    draws: int = 10,
-    out: Path | None = None,
-    echo: Callable[[str], None] = print,
+def _one_seed(
+    errors: Sequence[float], randomize: float, seed: int, draws: int
 ) -> dict[str, list[float]]:
     torch.manual_seed(seed)
     data = bundled_mnist(seed=seed)
@@ -60,30 +57,65 @@ def run_robustness(
     for e in errors:
         for name, m in models.items():
             dev = device_twin(m, _hw(GAMMA * (1 + e)))
-            acc = evaluate(dev, data.x_test, data.y_test, draws=draws, seed=seed).mean
-            table[name].append(acc)
-        echo(
-            f"true gamma {GAMMA * (1 + e):.3f} ({e:+.0%}): "
-            + ", ".join(f"{k} {v[-1]:.4f}" for k, v in table.items())
-        )
-    if out is not None:
-        _figure(errors, table, out)
+            table[name].append(evaluate(dev, data.x_test, data.y_test, draws=draws, seed=seed).mean)
     return table
 
 
-def _figure(errors: Sequence[float], table: dict[str, list[float]], out: Path) -> None:
-    import matplotlib
+def run_robustness(
+    *,
+    errors: Sequence[float] = (-0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3),
+    randomize: float = 0.3,
+    seeds: Sequence[int] = (0, 1, 2),
+    draws: int = 10,
+    out: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, tuple[list[float], list[float]]]:
+    """{training: (mean over seeds, std over seeds) per calibration error in ``errors``}."""
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(_one_seed(errors, randomize, seed, draws))
+        echo(f"seed {seed} done")
+    table: dict[str, tuple[list[float], list[float]]] = {}
+    for name in per_seed[0]:
+        cols = list(zip(*(t[name] for t in per_seed)))
+        means = [statistics.fmean(c) for c in cols]
+        stds = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols]
+        table[name] = (means, stds)
+    for i, e in enumerate(errors):
+        echo(
+            f"true gamma {GAMMA * (1 + e):.3f} ({e:+.0%}): "
+            + ", ".join(f"{k} {m[i]:.4f} ± {sd[i]:.4f}" for k, (m, sd) in table.items())
+        )
+    if out is not None:
+        _figure(errors, table, out, len(seeds))
+    return table
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    for (name, accs), style in zip(table.items(), ("o--", "s-")):
-        ax.plot([100 * e for e in errors], accs, style, label=f"trained with gamma {name}")
+def _figure(
+    errors: Sequence[float], table: dict[str, tuple[list[float], list[float]]], out: Path, n: int
+) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for (name, (means, stds)), style in zip(table.items(), ("o--", "s-")):
+        ax.errorbar(
+            [100 * e for e in errors],
+            means,
+            yerr=stds,
+            fmt=style,
+            capsize=3,
+            label=f"trained with gamma {name}",
+        )
     ax.set_xlabel(f"calibration error of the camera gamma (%, calibrated {GAMMA})")
     ax.set_ylabel("test accuracy on the device")
+    ax.set_title(f"mean ± std over {n} seed(s)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
+    atomic_write_bytes(out, buf.getvalue())
