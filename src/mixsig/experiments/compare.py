@@ -37,7 +37,7 @@ def compare_methods(
     """Run every (method, seed) and write the summary tables into ``out``; returns the rows."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    base = base.model_copy(update={"hardware": base.resolved_hardware(config_dir)})
+    base = base.with_resolved_hardware(config_dir)
     per_run: dict[tuple[str, int], dict] = {}
     for method in methods:
         for seed in seeds:

@@ -79,6 +79,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm.auto import tqdm
 
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
+from mixsig.config.hardware import HardwareConfig
 from mixsig.config.io import ConfigError, format_validation_error, load_yaml, validate
 from mixsig.train import TrainConfig, pretrain, pretrain_key, run_training
 from mixsig.train.runner import CKPT_DIR
@@ -140,16 +141,10 @@ class SweepRun:
 # -- expansion ------------------------------------------------------------------------------
 
 
-def _resolved(cfg: TrainConfig, base_dir: Path | None = None) -> TrainConfig:
-    if isinstance(cfg.hardware, str):
-        return cfg.model_copy(update={"hardware": cfg.resolved_hardware(base_dir)})
-    return cfg
-
-
 def run_key(cfg: TrainConfig) -> str:
     """16 hex digits of the SHA-256 of ``cfg`` as canonical JSON (sorted keys), hardware
     resolved (a path relative to the working directory) and ``name`` left out."""
-    d = _resolved(cfg).model_dump(mode="json")
+    d = cfg.with_resolved_hardware().model_dump(mode="json")
     d.pop("name", None)
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -213,7 +208,7 @@ def _load_base(spec: SweepConfig, base_dir: Path) -> dict:
         cfg = validate(TrainConfig, spec.base, source=f"sweep {spec.name!r}: base")
         hw_dir = base_dir
     try:
-        cfg = _resolved(cfg, hw_dir)
+        cfg = cfg.with_resolved_hardware(hw_dir)
     except ConfigError as err:
         raise ConfigError(f"sweep {spec.name!r}: base hardware: {err}") from None
     return cfg.model_dump(mode="json")
@@ -380,8 +375,8 @@ def _run_task(
 # -- the table --------------------------------------------------------------------------------
 
 
-def _derived_distortion(cfg: TrainConfig) -> tuple[str, float]:
-    kinds = [d.kind for d in cfg.resolved_hardware().distortion]
+def _derived_distortion(hw: HardwareConfig) -> tuple[str, float]:
+    kinds = [d.kind for d in hw.distortion]
     return ("+".join(kinds) if kinds else "none"), 0.0
 
 
@@ -399,7 +394,8 @@ def collect(runs: Sequence[SweepRun], out: str | os.PathLike) -> list[dict]:
         seen.add(ident)
         res = json.loads(path.read_text())
         cfg = run.config
-        dist, strength = _derived_distortion(cfg)
+        hw = cfg.resolved_hardware()
+        dist, strength = _derived_distortion(hw)
         dist = run.labels.get("distortion", dist)
         strength = run.labels.get("distortion_strength", strength)
         extra = {k: v for k, v in run.labels.items() if k not in LABEL_COLUMNS}
@@ -414,7 +410,7 @@ def collect(runs: Sequence[SweepRun], out: str | os.PathLike) -> list[dict]:
                     "data": cfg.data.name,
                     "adc_bits": res.get("adc_bits"),
                     "sigma_train_lsb": res.get("sigma_train_lsb"),
-                    "sigma_hw_lsb": cfg.resolved_hardware().noise.sigma_lsb,
+                    "sigma_hw_lsb": hw.noise.sigma_lsb,
                     "distortion": dist,
                     "distortion_strength": strength,
                     "seed": cfg.seed,
@@ -496,7 +492,7 @@ def run_sweep(
     (out / "runs").mkdir(parents=True, exist_ok=True)
     cache = out / "pretrained"
     cache.mkdir(exist_ok=True)
-    runs = [SweepRun(r.key, r.tag, r.labels, _resolved(r.config)) for r in runs]
+    runs = [SweepRun(r.key, r.tag, r.labels, r.config.with_resolved_hardware()) for r in runs]
     listing = [
         {"key": r.key, "tag": r.tag, "labels": r.labels, "config": r.config.model_dump(mode="json")}
         for r in runs

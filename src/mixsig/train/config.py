@@ -121,6 +121,13 @@ class TrainConfig(_Strict):
             path = base / path
         return load_yaml(path)
 
+    def with_resolved_hardware(self, base: Path | None = None) -> TrainConfig:
+        """This config with ``hardware`` loaded (`resolved_hardware`), so it no longer depends
+        on the working directory; itself when the hardware is inline already."""
+        if isinstance(self.hardware, HardwareConfig):
+            return self
+        return self.model_copy(update={"hardware": self.resolved_hardware(base)})
+
     @property
     def sigma_train(self) -> float:
         return (

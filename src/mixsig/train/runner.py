@@ -422,7 +422,7 @@ def pretrain_key(cfg: TrainConfig) -> str:
     """16 hex digits naming everything that determines the pre-trained state of ``cfg``: data,
     model, pre-training schedule, batch size and seed (and, for the optical CNN, whose camera
     takes part in pre-training, the hardware and calibration batches)."""
-    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware()})
+    cfg = cfg.with_resolved_hardware()
     d = cfg.model_dump(mode="json")
     keep = ["data", "model", "pretrain", "batch_size", "seed"]
     if cfg.model.name == "optical_cnn":
@@ -470,7 +470,7 @@ def pretrain(
 ) -> Path:
     """Run phase 1 (float pre-training) of ``cfg`` once into ``<cache>/<pretrain_key(cfg)>``
     for every run that shares it; nothing is done when it is there already. Returns the folder."""
-    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware(config_dir)})
+    cfg = cfg.with_resolved_hardware(config_dir)
     cache = Path(cache)
     d = _pretrained_dir(cache, cfg)
     if (d / "checkpoint.json").exists():
@@ -504,7 +504,7 @@ def run_training(
     when present (and stores it there after training phase 1 itself when absent).
     Returns the results (also written to ``<out>/results.json``).
     """
-    cfg = cfg.model_copy(update={"hardware": cfg.resolved_hardware(config_dir)})
+    cfg = cfg.with_resolved_hardware(config_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -526,7 +526,8 @@ def run_training(
     try:
         if run.state.phase == "pretrain":
             run.train_phase("pretrain", metrics)
-            if pretrained is not None and not _pretrained_dir(Path(pretrained), cfg).exists():
+            cached = None if pretrained is None else _pretrained_dir(Path(pretrained), cfg)
+            if cached is not None and not (cached / "checkpoint.json").exists():
                 _store_pretrained(run, Path(pretrained))
             run.enter_phase("aware")
             metrics.flush()
