@@ -289,13 +289,28 @@ def calibrated(tmp_path_factory):
     return cam, truth, hw, report
 
 
-def test_calibrate_folder_yaml_loads_unchanged_and_builds_a_chain(calibrated):
+def test_calibrate_folder_yaml_loads_unchanged_and_builds_a_chain(calibrated, tmp_path):
     _, _, hw, report = calibrated
     loaded = mixsig.load_hardware(report.yaml_path)
     assert loaded == hw
     chain = build_chain(loaded)
     kinds = [type(d).__name__ for d in chain.distortions]
     assert kinds == ["Misregistration", "Crosstalk", "GainOffset", "Gamma"]
+    # the measured sensor maps need a layer that knows where its outputs fall on the sensor
+    with pytest.raises(ValueError, match="OpticalConv2d"):
+        chain(torch.rand(2, 3, 16, 16))
+    # with maps="statistics" the chain works for any layer
+    folder = report.yaml_path.parent.parent / "lab"
+    hw_s, _ = calibrate_folder(
+        folder,
+        tmp_path / "hw_s.yaml",
+        adc_bits=4,
+        camera_bits=12,
+        maps="statistics",
+        figures=False,
+    )
+    assert [getattr(d, "maps", None) for d in hw_s.distortion] == [None] * 4
+    chain = build_chain(mixsig.load_hardware(tmp_path / "hw_s.yaml"))
     x = torch.rand(2, 3, 16, 16)
     y = chain(x)
     assert y.shape == x.shape and torch.isfinite(y).all()

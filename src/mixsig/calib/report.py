@@ -43,13 +43,17 @@ curve (the misregistration entry needs image-shaped layer outputs ``(N, C, H, W)
 it for a fully connected layer). DAC and weights come from ``base`` (default: mixsig's
 defaults with differential weights, since a camera measures non-negative intensities).
 
-Applying the measured maps (the YAML's ``gain_offset`` entry only holds their stds, from which
-mixsig draws a statistically equal device)::
+The measured maps reach training through the YAML (``maps="measured"``, the default): its
+``gain_offset`` entry names ``<stem>.maps.npz`` and `mixsig.nn.OpticalConv2d` crops the sensor
+maps to each channel's camera tile (`OpticalConv2d.sensor_index`: the optical axis on the
+sensor's centre pixel unless ``sensor_axis_px`` says otherwise); its ``crosstalk`` entry uses
+the measured kernel. With ``maps="statistics"`` the entries hold the maps' stds and the
+crosstalk strength instead (mixsig draws a statistically equal device), for layers that this
+sensor does not read. By hand, for other tile geometries::
 
     maps = load_maps("hw.maps.npz")
     gain, offset = tile_maps(maps, origins=[(r0, c0), ...], tile_shape=(h, w))  # (C, h, w)
     gain_offset_module.set_(gain=gain, offset=offset)   # y = x·(1 + g) + o·full_scale
-    crosstalk_module.set_(kernel=maps["crosstalk_kernel"])  # optional: the full kernel
 """
 
 from __future__ import annotations
@@ -91,10 +95,13 @@ from mixsig.calib.frames import (
 )
 from mixsig.config.hardware import (
     ADCConfig,
+    CrosstalkConfig,
     GainConfig,
+    GainOffsetConfig,
     HardwareConfig,
     NoiseConfig,
     WeightConfig,
+    with_absolute_paths,
 )
 from mixsig.config.io import save_yaml
 
@@ -323,6 +330,7 @@ def calibrate_folder(
     saturation_max_fraction: float = 1e-3,
     report_dir: str | os.PathLike | None = None,
     figures: bool = True,
+    maps: Literal["measured", "statistics"] = "measured",
 ) -> tuple[HardwareConfig, CalibrationReport]:
     """Calibrate from ``folder`` (layout in the module docstring); write YAML, maps, report.
 
@@ -332,8 +340,15 @@ def calibrate_folder(
     ``full_scale_level``: the input level of full scale in ``exposure/levels.csv`` units
     (default: estimated by each fit). ``camera_bits``: the camera's bit depth (default: that
     of the frames' integer dtype) for saturation checks and the fallback full scale.
+    ``maps``: ``measured`` (default) -- the YAML's ``gain_offset`` and ``crosstalk`` entries
+    name the measured maps (``maps: <stem>.maps.npz``): the sensor's own PRNU/DSNU, cropped to
+    each channel's tile by `mixsig.nn.OpticalConv2d`, and the measured crosstalk kernel;
+    ``statistics`` -- they hold the maps' stds and the crosstalk strength, from which mixsig
+    draws a statistically equal device (for layers that are not read by this camera's sensor).
     Raises `CalibrationError` for unusable data and when nothing can be calibrated.
     """
+    if maps not in ("measured", "statistics"):
+        raise ValueError(f"maps must be 'measured' or 'statistics', got {maps!r}")
     folder = Path(folder)
     out_yaml = Path(out_yaml)
     if not folder.is_dir():
@@ -526,13 +541,18 @@ def calibrate_folder(
         if base is not None
         else HardwareConfig(weights=WeightConfig(realisation="differential"))
     )
+    maps_path = out_yaml.with_name(out_yaml.stem + ".maps.npz")
+    measured = maps == "measured"
     distortion: list[Any] = []
     if misreg is not None:
         distortion.append(misreg.to_config())
     if crosstalk is not None:
-        distortion.append(crosstalk.to_config())
+        distortion.append(
+            CrosstalkConfig(maps=maps_path.name) if measured else crosstalk.to_config()
+        )
     if fixed is not None:
-        distortion.append(fixed.to_config(full_scale_dn=need_fs("fixed pattern")))
+        fp = fixed.to_config(full_scale_dn=need_fs("fixed pattern"))
+        distortion.append(GainOffsetConfig(maps=maps_path.name) if measured else fp)
     if chosen is not None:
         distortion.append(transfer_fits[chosen].to_config())
     noise_extra = {"source": base.noise.source, "seed": base.noise.seed}
@@ -559,25 +579,26 @@ def calibrate_folder(
         dac=base.dac, weights=base.weights, distortion=distortion, noise=noise, adc=adc
     )
 
-    # -- files
+    # -- files: the maps first, so that a YAML never names a file that is not there yet
     out_yaml.parent.mkdir(parents=True, exist_ok=True)
-    save_yaml(hw, out_yaml)
-    maps: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     if fixed is not None:
-        maps.update(
+        arrays.update(
             gain=fixed.gain,
             offset=fixed.offset(fs),
             offset_dn=fixed.offset_dn,
             dark_map_dn=fixed.dark_map_dn,
         )
     if crosstalk is not None:
-        maps["crosstalk_kernel"] = crosstalk.kernel
-    maps_path = None
-    if maps:
-        maps["full_scale_dn"] = np.asarray(fs)
-        maps["dark_dn"] = np.asarray(np.nan if dark_dn is None else dark_dn)
-        maps_path = out_yaml.with_name(out_yaml.stem + ".maps.npz")
-        _save_npz(maps_path, maps)
+        arrays["crosstalk_kernel"] = crosstalk.kernel
+    if arrays:
+        arrays["full_scale_dn"] = np.asarray(fs)
+        arrays["dark_dn"] = np.asarray(np.nan if dark_dn is None else dark_dn)
+        _save_npz(maps_path, arrays)
+    else:
+        maps_path = None
+    save_yaml(hw, out_yaml)  # map paths relative to the YAML; in memory they are absolute
+    hw = with_absolute_paths(hw, out_yaml.parent)
     rdir = (
         Path(report_dir)
         if report_dir is not None
@@ -697,12 +718,18 @@ def _markdown(r: CalibrationReport, folder: Path, adc_bits: int, tol: float) -> 
         "",
         "## Applying the measured maps",
         "",
-        "The YAML's `gain_offset` entry holds only the stds of the maps (mixsig then draws a "
-        "statistically equal device). To use the measured device itself, crop the maps to the "
-        "layer's output tiles and set them: `gain, offset = tile_maps(load_maps(path), "
-        "origins, tile_shape)`, then `GainOffset.set_(gain=gain, offset=offset)` "
-        "(y = x·(1 + g) + o·full_scale); `Crosstalk.set_(kernel=maps['crosstalk_kernel'])` "
-        "uses the full measured kernel instead of its strength.",
+        (
+            "The YAML's `gain_offset` and `crosstalk` entries name the measured maps file: an "
+            "`OpticalConv2d` read by this camera crops the sensor maps to its channels' tiles "
+            "(optical axis on the sensor's centre pixel unless `sensor_axis_px` is set) and "
+            "uses the measured crosstalk kernel."
+            if any(getattr(d, "maps", None) for d in r.hardware.distortion)
+            else "The YAML's `gain_offset` entry holds only the stds of the maps (mixsig then "
+            "draws a statistically equal device). To use the measured device itself, "
+            "calibrate with maps='measured' (the default), or crop the maps by hand: "
+            "`gain, offset = tile_maps(load_maps(path), origins, tile_shape)`, then "
+            "`GainOffset.set_(gain=gain, offset=offset)` (y = x·(1 + g) + o·full_scale)."
+        ),
         "",
     ]
     return "\n".join(lines)

@@ -165,11 +165,17 @@ def calibrate_cmd(
     adc_bits: int = typer.Option(..., "--adc-bits", min=1, max=16, help="ADC bits to model"),
     camera_bits: int | None = typer.Option(None, "--camera-bits", min=1, max=16),
     transfer: str = typer.Option("auto", help="auto, gamma, polynomial, lut or none"),
+    maps: str = typer.Option(
+        "measured",
+        help="measured: the YAML names the measured PRNU/DSNU maps and crosstalk kernel "
+        "(an optical layer crops the sensor maps to its tiles); statistics: their stds only",
+    ),
 ) -> None:
     """Fit the signal chain from measured frames and write a hardware YAML for `mixsig train`.
 
     The folder layout (each part optional) is documented in mixsig.calib.report: darks/,
-    flats/, ptc/levels.csv, exposure/levels.csv, impulse/, registration/.
+    flats/, ptc/levels.csv, exposure/levels.csv, impulse/, registration/. The measured maps go
+    to <out stem>.maps.npz beside the YAML, which names them (keep the two together).
 
     Example: mixsig calibrate lab/camera1 --out configs/camera1.yaml --adc-bits 4
     """
@@ -178,9 +184,17 @@ def calibrate_cmd(
     if transfer not in ("auto", "gamma", "polynomial", "lut", "none"):
         typer.echo("error: --transfer must be auto, gamma, polynomial, lut or none", err=True)
         raise typer.Exit(2)
+    if maps not in ("measured", "statistics"):
+        typer.echo("error: --maps must be measured or statistics", err=True)
+        raise typer.Exit(2)
     try:
         _, report = calibrate_folder(
-            folder, out, adc_bits=adc_bits, camera_bits=camera_bits, transfer=transfer
+            folder,
+            out,
+            adc_bits=adc_bits,
+            camera_bits=camera_bits,
+            transfer=transfer,
+            maps=maps,  # type: ignore[arg-type]
         )
     except CalibrationError as err:
         typer.echo(f"error: {err}", err=True)

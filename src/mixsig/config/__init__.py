@@ -8,6 +8,7 @@ from mixsig.config.hardware import (
     NoiseConfig,
     QuantizerConfig,
     WeightConfig,
+    with_absolute_paths,
 )
 from mixsig.config.io import ConfigError, load_yaml, save_yaml, validate
 
@@ -23,4 +24,5 @@ __all__ = [
     "load_yaml",
     "save_yaml",
     "validate",
+    "with_absolute_paths",
 ]

@@ -14,6 +14,8 @@ full scale.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -162,15 +164,56 @@ class LUTConfig(_DistortionBase):
 
 
 class GainOffsetConfig(_DistortionBase):
+    """PRNU/DSNU: y = x·(1 + g) + o·full_scale. Either drawn once from ``gain_std`` /
+    ``offset_std`` (a statistically equal device), or the measured maps of ``maps``: an
+    ``.npz`` with arrays ``gain`` and ``offset`` (as `mixsig calibrate` writes them; a relative
+    path is relative to the YAML file that names it). Maps of one sample's shape ((C, H, W) or
+    (F,)) are used as they are; sensor maps (H_s, W_s) are cropped to each optical channel's
+    camera tile by `mixsig.nn.OpticalConv2d`, with the optical axis on sensor pixel
+    ``sensor_axis_px`` (row, col; default the sensor's centre (H_s//2, W_s//2))."""
+
     kind: Literal["gain_offset"] = "gain_offset"
     gain_std: float = Field(0.0, ge=0.0, le=1.0, description="PRNU std, 0-1")
     offset_std: float = Field(0.0, ge=0.0, le=1.0, description="DSNU std, fraction of full scale")
     per: Literal["pixel", "channel"] = "pixel"
+    maps: str | None = Field(None, min_length=1, description=".npz with gain and offset maps")
+    sensor_axis_px: tuple[int, int] | None = Field(
+        None, description="sensor pixel (row, col) on the optical axis, for sensor maps"
+    )
+
+    @model_validator(mode="after")
+    def _maps_or_stds(self):
+        if self.maps is not None and (self.gain_std or self.offset_std):
+            raise ValueError(
+                "give either measured maps or gain_std/offset_std, not both (got maps="
+                f"{self.maps!r}, gain_std={self.gain_std:g}, offset_std={self.offset_std:g})"
+            )
+        if self.maps is not None and self.per != "pixel":
+            raise ValueError(f"measured maps are per pixel: per must be 'pixel', got {self.per!r}")
+        if self.sensor_axis_px is not None and self.maps is None:
+            raise ValueError("sensor_axis_px places measured sensor maps: it needs maps")
+        if self.sensor_axis_px is not None and min(self.sensor_axis_px) < 0:
+            raise ValueError(f"sensor_axis_px must be ≥ 0, got {self.sensor_axis_px}")
+        return self
 
 
 class CrosstalkConfig(_DistortionBase):
+    """Crosstalk as a convolution: the default 3×3 kernel of ``strength``, or the measured
+    kernel of ``maps`` (an ``.npz`` with an array ``crosstalk_kernel``, as `mixsig calibrate`
+    writes it; a relative path is relative to the YAML file that names it)."""
+
     kind: Literal["crosstalk"] = "crosstalk"
     strength: Fraction = Field(0.0, description="fraction leaked to neighbours, in [0, 1)")
+    maps: str | None = Field(None, min_length=1, description=".npz with a crosstalk_kernel")
+
+    @model_validator(mode="after")
+    def _maps_or_strength(self):
+        if self.maps is not None and self.strength:
+            raise ValueError(
+                f"give either measured maps or strength, not both (got maps={self.maps!r}, "
+                f"strength={self.strength:g})"
+            )
+        return self
 
 
 class MisregistrationConfig(_DistortionBase):
@@ -204,3 +247,20 @@ class HardwareConfig(_Strict):
     distortion: list[DistortionConfig] = Field(default_factory=list)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     adc: ADCConfig = Field(default_factory=ADCConfig)
+
+
+def with_absolute_paths(hw: HardwareConfig, base: str | os.PathLike | None) -> HardwareConfig:
+    """``hw`` with every relative ``maps`` path made absolute against ``base`` (the folder of
+    the YAML that names it); ``hw`` itself when nothing changes."""
+    if base is None:
+        return hw
+    changed = []
+    for d in hw.distortion:
+        m = getattr(d, "maps", None)
+        if m is not None and not Path(m).is_absolute():
+            changed.append(d.model_copy(update={"maps": str((Path(base) / m).resolve())}))
+        else:
+            changed.append(d)
+    if all(a is b for a, b in zip(changed, hw.distortion)):
+        return hw
+    return hw.model_copy(update={"distortion": changed})

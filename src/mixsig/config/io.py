@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mixsig._atomic import atomic_write_text
-from mixsig.config.hardware import DistortionConfig, HardwareConfig
+from mixsig.config.hardware import DistortionConfig, HardwareConfig, with_absolute_paths
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,7 +71,10 @@ def validate(model: type[M], data: object, source: str = "config") -> M:
 
 
 def load_yaml(path: str | os.PathLike, model: type[M] = HardwareConfig) -> M:  # type: ignore[assignment]
-    """Load a YAML file (safe loader) into ``model``; errors name the file and the field."""
+    """Load a YAML file (safe loader) into ``model``; errors name the file and the field.
+
+    Relative ``maps`` paths of the hardware's distortions (in ``model`` itself or in its
+    ``hardware`` field) are made absolute against the YAML's folder."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -81,7 +84,14 @@ def load_yaml(path: str | os.PathLike, model: type[M] = HardwareConfig) -> M:  #
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
     if data is None:
         data = {}
-    return validate(model, data, source=str(path))
+    cfg = validate(model, data, source=str(path))
+    # measured-map files named in the YAML are relative to the YAML, not to the working folder
+    if isinstance(cfg, HardwareConfig):
+        return with_absolute_paths(cfg, path.parent)  # type: ignore[return-value]
+    hw = getattr(cfg, "hardware", None)
+    if isinstance(hw, HardwareConfig):
+        return cfg.model_copy(update={"hardware": with_absolute_paths(hw, path.parent)})
+    return cfg
 
 
 def save_yaml(cfg: BaseModel, path: str | os.PathLike) -> None:

@@ -240,6 +240,7 @@ class OpticalConv2d(nn.Module):
         self.hardware = hw
         self.dac = build_dac(hw)
         self.chain = build_chain(hw, signed=False)  # camera pixels: intensities
+        self._place_sensor_maps()
         self.bias = nn.Parameter(torch.zeros(out_channels, dtype=dtype)) if bias else None
         if parameterisation == "kernel":
             self._init_kernel(dtype)
@@ -299,6 +300,44 @@ class OpticalConv2d(nn.Module):
                 f"coherent mode samples the field at the camera pixels: it needs camera pitch = "
                 f"simulation pitch (pool 1), got pool {s.pool}; use camera_pitch_m=None"
             )
+
+    def sensor_index(
+        self, sensor_shape: tuple[int, int], axis_px: tuple[int, int] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Where each analog output pixel lies on a camera sensor of ``sensor_shape`` pixels:
+        index tensors (rows, cols), each (optical channels, H, W), such that output pixel
+        (t, i, j) is read from sensor pixel (rows[t, i, j], cols[t, i, j]).
+
+        The 4f system images input pixel m to the camera offset (H//2, W//2) − m from the
+        optical axis (point reflection), so output pixel (i, j) of the tile centred at d_t is
+        the camera pixel at offset d_t + (H//2 − i, W//2 − j): each channel's crop is read
+        point-reflected (module docstring). ``axis_px``: the sensor pixel (row, col) on the
+        optical axis; None puts it at the centre (H_s//2, W_s//2). Raises ``ValueError`` when
+        a tile falls outside the sensor."""
+        hs, ws = (int(v) for v in sensor_shape)
+        ay, ax = (hs // 2, ws // 2) if axis_px is None else (int(v) for v in axis_px)
+        h, w = self.image_size
+        d = torch.tensor(self.layout.offsets_px)  # (C, 2)
+        rows = ay + d[:, 0, None, None] + h // 2 - torch.arange(h)[None, :, None]
+        cols = ax + d[:, 1, None, None] + w // 2 - torch.arange(w)[None, None, :]
+        rows, cols = rows.expand(-1, h, w), cols.expand(-1, h, w)
+        r0, r1, c0, c1 = int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
+        if r0 < 0 or c0 < 0 or r1 >= hs or c1 >= ws:
+            raise ValueError(
+                f"{self._tiles_text()}: the camera tiles cover sensor rows {r0}…{r1} and "
+                f"columns {c0}…{c1} with the optical axis at sensor pixel {(ay, ax)}, outside "
+                f"the measured {hs}×{ws} sensor maps; move the axis (sensor_axis_px) or measure "
+                f"a larger sensor region (≥ {r1 - r0 + 1}×{c1 - c0 + 1} px around the tiles)"
+            )
+        return rows, cols
+
+    def _place_sensor_maps(self) -> None:
+        """Crop measured sensor PRNU/DSNU maps (hardware ``gain_offset`` ``maps:``) to the
+        optical channels' camera tiles (`sensor_index`)."""
+        for d in self.chain.distortions:
+            maps = getattr(d, "sensor_maps", None)
+            if maps is not None:
+                d.place_sensor_maps(*self.sensor_index(tuple(maps[0].shape), maps[2]))
 
     def _tiles_text(self) -> str:
         (r, c), (py, px) = self.layout.grid, self.layout.pitch_px

@@ -120,8 +120,21 @@ def build_distortion(cfg) -> nn.Module:
     if kind == "lut":
         return dist.MonotoneLUT(cfg.inputs, cfg.values, **common)
     if kind == "gain_offset":
-        return dist.GainOffset(cfg.gain_std, cfg.offset_std, per=cfg.per, **common)
+        if cfg.maps is None:
+            return dist.GainOffset(cfg.gain_std, cfg.offset_std, per=cfg.per, **common)
+        maps = dist.read_maps(cfg.maps, ("gain", "offset"))
+        g, o = maps["gain"], maps["offset"]
+        if g.shape != o.shape:
+            raise dist.MapFileError(
+                f"{cfg.maps}: gain and offset maps differ in shape: {g.shape} and {o.shape}"
+            )
+        if g.ndim == 2:  # a camera's whole sensor: the optical layer crops its tiles
+            return dist.GainOffset(per="pixel", **common).set_sensor_maps(g, o, cfg.sensor_axis_px)
+        return dist.GainOffset(per="pixel", gain=g, offset=o, **common)
     if kind == "crosstalk":
+        if cfg.maps is not None:
+            k = dist.read_maps(cfg.maps, ("crosstalk_kernel",), ndim=(1, 2))["crosstalk_kernel"]
+            return dist.Crosstalk(kernel=k, **common)
         return dist.Crosstalk(cfg.strength, **common)
     if kind == "misregistration":
         return dist.Misregistration(tuple(cfg.shift_px), cfg.scale, **common)

@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from mixsig.config.hardware import HardwareConfig, _Strict
+from mixsig.config.hardware import HardwareConfig, _Strict, with_absolute_paths
 from mixsig.config.io import load_yaml
 
 METHODS = ("P", "B1", "B2", "B3", "B4")
@@ -115,7 +115,7 @@ class TrainConfig(_Strict):
         """The hardware chain, loading it from YAML when given as a path (relative to
         ``base``, the folder of the run's config file)."""
         if isinstance(self.hardware, HardwareConfig):
-            return self.hardware
+            return with_absolute_paths(self.hardware, base)
         path = Path(self.hardware)
         if not path.is_absolute() and base is not None:
             path = base / path
@@ -124,9 +124,8 @@ class TrainConfig(_Strict):
     def with_resolved_hardware(self, base: Path | None = None) -> TrainConfig:
         """This config with ``hardware`` loaded (`resolved_hardware`), so it no longer depends
         on the working directory; itself when the hardware is inline already."""
-        if isinstance(self.hardware, HardwareConfig):
-            return self
-        return self.model_copy(update={"hardware": self.resolved_hardware(base)})
+        hw = self.resolved_hardware(base)
+        return self if hw is self.hardware else self.model_copy(update={"hardware": hw})
 
     @property
     def sigma_train(self) -> float:

@@ -15,6 +15,7 @@ from .base import Distortion
 from .crosstalk import Crosstalk
 from .fixed_pattern import GainOffset
 from .kernel_mismatch import KernelMismatch
+from .map_file import MapFileError, read_maps
 from .misregistration import Misregistration
 from .transfer import Gamma, MonotoneLUT, Polynomial, SoftSaturation
 
@@ -24,8 +25,10 @@ __all__ = [
     "GainOffset",
     "Gamma",
     "KernelMismatch",
+    "MapFileError",
     "Misregistration",
     "MonotoneLUT",
     "Polynomial",
     "SoftSaturation",
+    "read_maps",
 ]

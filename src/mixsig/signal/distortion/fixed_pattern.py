@@ -39,7 +39,8 @@ class GainOffset(Distortion):
 
     Randomisation (training mode, ``randomize = r``): ``g → g·(1 + u₁)``, ``o → o·(1 + u₂)``
     with ``u₁, u₂ ~ U(-r, r)`` drawn per call (one draw scales the whole map).
-    Calibration later: ``go.set_(gain=..., offset=...)``.
+    Calibration later: ``go.set_(gain=..., offset=...)``; a camera's whole measured maps
+    (H_s, W_s): ``set_sensor_maps``, cropped by the optical layer (`place_sensor_maps`).
     """
 
     gain: Tensor | None
@@ -72,6 +73,7 @@ class GainOffset(Distortion):
             )
         self.register_buffer("gain", None)
         self.register_buffer("offset", None)
+        self.sensor_maps: tuple[Tensor, Tensor, tuple[int, int] | None] | None = None
         self.set_(gain=gain, offset=offset)
 
     @staticmethod
@@ -127,6 +129,38 @@ class GainOffset(Distortion):
             setattr(self, name, self._new_buffer(t))
         return self
 
+    def set_sensor_maps(
+        self,
+        gain: Tensor | Sequence,
+        offset: Tensor | Sequence,
+        axis_px: tuple[int, int] | None = None,
+    ) -> GainOffset:
+        """Hold measured *sensor* maps (H_s, W_s) — a camera's whole PRNU/DSNU — until a layer
+        that knows where each output pixel falls on the sensor crops them
+        (`place_sensor_maps`; `mixsig.nn.OpticalConv2d` does so when it is built).
+        ``axis_px``: the sensor pixel (row, col) on the optical axis (None: the centre)."""
+        g = as_float_tensor("GainOffset: sensor gain map", gain, ndim=2)
+        o = as_float_tensor("GainOffset: sensor offset map", offset, ndim=2)
+        if g.shape != o.shape:
+            raise ValueError(
+                f"GainOffset: sensor gain and offset maps differ in shape: {tuple(g.shape)} "
+                f"and {tuple(o.shape)}"
+            )
+        if self.per != "pixel":
+            raise ValueError("GainOffset: sensor maps need per='pixel'")
+        self.sensor_maps = (g, o, None if axis_px is None else tuple(axis_px))
+        return self
+
+    def place_sensor_maps(self, rows: Tensor, cols: Tensor) -> GainOffset:
+        """Set the per-sample maps to ``sensor[rows, cols]`` (index tensors of one sample's
+        shape, e.g. (C, H, W)) and drop the sensor maps."""
+        if self.sensor_maps is None:
+            raise ValueError("GainOffset: no sensor maps to place (set_sensor_maps first)")
+        g, o, _ = self.sensor_maps
+        self.set_(gain=g[rows, cols], offset=o[rows, cols])
+        self.sensor_maps = None
+        return self
+
     @torch.no_grad()
     def materialize(self, shape: Sequence[int]) -> GainOffset:
         """Draw the missing maps for per-map ``shape`` (``x.shape[1:]`` or ``(C,)``)."""
@@ -154,6 +188,13 @@ class GainOffset(Distortion):
                     f"{name} map of shape {map_shape}, but the module's {name} map has shape "
                     f"{tuple(t.shape)}"
                 )
+        if not self.materialized and self.sensor_maps is not None:
+            raise ValueError(
+                f"GainOffset: measured sensor maps of shape {tuple(self.sensor_maps[0].shape)} "
+                f"cannot be applied to outputs of shape {tuple(x.shape)}: only a layer that "
+                "knows where its outputs fall on the sensor (mixsig.nn.OpticalConv2d) crops "
+                f"them; for this layer give maps of one sample's shape {map_shape}"
+            )
         if not self.materialized:
             self.materialize(map_shape)
         assert self.gain is not None and self.offset is not None
