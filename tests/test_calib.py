@@ -518,3 +518,49 @@ def test_simulated_device_from_doe_with_etch_depth_error():
     torch.testing.assert_close(nominal._realised, nominal.nominal_kernels)
     assert (etched._realised - etched.nominal_kernels).abs().max() > 1e-3
     assert etched.truth.alpha == 0.8
+
+
+def test_photon_transfer_of_a_nonlinear_camera_is_fitted_through_its_transfer_curve(tmp_path):
+    """A gamma-0.6 camera: its PTC is not a straight line (the variance is f′(x)²·x/K, not
+    x/K); fitted through the calibrated curve, K, read noise and full well
+    come back, and the chain built from the YAML reproduces the measured variances."""
+    p = CameraParams(transfer=GammaConfig(gamma=0.6), prnu_std=0.0, dsnu_std_dn=0.0)
+    cam = SyntheticCamera(p, seed=4)
+    write_calibration_folder(cam, tmp_path / "lab", n_darks=8, n_flats=4)
+    hw, rep = calibrate_folder(
+        tmp_path / "lab", tmp_path / "hw.yaml", adc_bits=8, camera_bits=12, figures=False
+    )
+    ptc = rep.fits["ptc"]
+    assert rep.transfer_choice == "gamma" and ptc.linearised
+    assert rep.fits["transfer_gamma"].gamma == pytest.approx(0.6, abs=0.01)
+    assert ptc.conversion_gain_e_per_dn == pytest.approx(5.0, rel=0.05)
+    assert ptc.read_noise_e == pytest.approx(10.0, rel=0.1)
+    assert ptc.full_well_e == pytest.approx(18000.0, rel=0.02)
+    # the straight line of a linear camera does not describe these data (measured: residual
+    # rms 90 vs 2 DN², K ± 1.1 vs ± 0.05 e⁻/DN)
+    straight = fit_ptc(ptc.data)
+    assert straight.residual_rms > 10 * ptc.residual_rms
+    assert straight.conversion_gain_e_per_dn_stderr > 5 * ptc.conversion_gain_e_per_dn_stderr
+    # the fitted curve passes through the measured variances of the levels it used
+    d = ptc.data
+    np.testing.assert_allclose(
+        ptc.predicted_variance(d.mean_dn[ptc.used]), d.variance_dn2[ptc.used], rtol=0.05
+    )
+    # mixsig's chain from the YAML (shot noise before the gamma) gives the camera's variance
+    loaded = mixsig.load_hardware(rep.yaml_path)
+    gamma_only = [d for d in loaded.distortion if d.kind == "gamma"]  # no borders, no maps
+    chain = build_chain(loaded.model_copy(update={"distortion": gamma_only})).eval()
+    chain.noise.sigma_lsb = 0.0  # shot noise only: compare with the PTC minus read noise
+    chain.quantize_output = False
+    fs = rep.full_scale_dn
+    for i in np.flatnonzero(ptc.used)[2:]:
+        x = float(
+            np.interp(
+                d.mean_dn[i] / fs,
+                rep.fits["transfer_gamma"].predict(np.linspace(0, 1.5, 3001)),
+                np.linspace(0, 1.5, 3001),
+            )
+        )
+        y = chain(torch.full((100_000,), x, dtype=torch.float64)) * fs  # DN above dark
+        shot = d.variance_dn2[i] - ptc.read_noise_dn**2 - 1 / 12
+        assert y.var().item() == pytest.approx(shot, rel=0.08), i

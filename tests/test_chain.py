@@ -1,5 +1,7 @@
 """The analog chain: order of operations, full-scale link, gain with a noise floor, gradcheck."""
 
+import math
+
 import pytest
 import torch
 
@@ -103,3 +105,24 @@ def test_built_chain_has_the_configured_noise_models():
     assert chain.floor.std == 0.01
     seeds = {chain.noise.seed, chain.shot.seed, chain.floor.seed}
     assert len(seeds) == 3 and None not in seeds  # independent, reproducible streams
+
+
+def test_shot_noise_comes_before_the_transfer_curve_as_in_a_camera():
+    """Poisson photo-electrons, then the detector's gamma: var f(x) ≈ f′(x)²·x/k (delta
+    method), as a photon transfer curve of a nonlinear camera measures it — not f(x)/k."""
+    hw = HardwareConfig(
+        dac=None,
+        weights={"bits": None},
+        distortion=[{"kind": "gamma", "gamma": 0.5}],
+        noise={"sigma_lsb": 0.0, "shot_electrons_per_unit": 4000.0, "seed": 5},
+        adc={"bits": 16, "signed": False, "range": "fixed", "lo": 0.0, "hi": 1.0},
+    )
+    chain = build_chain(hw).eval()
+    chain.quantize_output = False
+    x = torch.full((400_000,), 0.25, dtype=torch.float64)
+    y = chain(x)
+    # f'(x) = 0.5·x^(-1/2) = 1 at x = 1/4: var = x/k = 6.25e-5 (the other order: f(x)/k = 1.25e-4)
+    want = 0.25 / 4000.0
+    se = want * math.sqrt(2 / x.numel())
+    assert abs(y.var().item() - want) < 5 * se + want * 0.01  # + the delta method's 2nd order
+    assert y.mean().item() == pytest.approx(0.5, abs=1e-3)

@@ -37,7 +37,11 @@ one LSB is ``Δ = 1/(2^b − 1)`` in signal units, i.e. ``full_scale_dn/(2^b −
    In mixsig units (`PTCFit.to_config`): ``shot_electrons_per_unit = K·full_scale_dn`` (a
    signal x holds x·K·full_scale_dn electrons), read noise ``σ_read_dn/full_scale_dn`` in
    signal units = ``σ_read_dn·(2^b − 1)/full_scale_dn`` LSB of a b-bit ADC, given either as
-   ``sigma_lsb`` (default) or as the fixed ``floor_std`` (then sigma_lsb = 0).
+   ``sigma_lsb`` (default) or as the fixed ``floor_std`` (then sigma_lsb = 0). A nonlinear
+   camera (transfer curve f, item 1, applied to its photo-electrons) has
+   ``var_dn = f′(x)²·full_scale_dn·x/K + σ_read_dn²`` at ``x = f⁻¹(mean_dn/full_scale_dn)``:
+   ``fit_ptc(..., transfer=f)`` fits that, so K counts electrons per DN of the *linear* signal,
+   the K that mixsig's chain (shot noise before the transfer curve) needs.
 4. Crosstalk (`fit_crosstalk`) from impulse frames: the mean normalised impulse response
    around each peak (sum 1) is the kernel k of `Crosstalk` (a true convolution, so the
    response is k itself, unflipped); its strength s is the least-squares fit of the 3×3
@@ -791,10 +795,28 @@ class PTCFit:
     residual_max: float
     data: PTCData = field(repr=False)
     used: np.ndarray = field(repr=False)
+    transfer: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    full_scale_dn: float | None = None  # with ``transfer``: the PTC was linearised through it
     confidence: str = (
         "standard errors from the weighted least-squares covariance (weights from the "
         "sampling variance 2σ⁴/(N−1) of each variance, scaled by the reduced χ² when > 1)"
     )
+
+    @property
+    def linearised(self) -> bool:
+        """True when fitted through the camera's transfer curve (`fit_ptc` ``transfer``)."""
+        return self.transfer is not None
+
+    def predicted_variance(self, mean_dn: np.ndarray) -> np.ndarray:
+        """The fitted temporal variance (DN²) at mean signals ``mean_dn`` (DN above dark)."""
+        mean_dn = np.asarray(mean_dn, dtype=np.float64)
+        reg = (
+            mean_dn
+            if self.transfer is None
+            else _linearised_regressor(mean_dn, self.transfer, self.full_scale_dn)[0]  # type: ignore[arg-type]
+        )
+        k = self.conversion_gain_e_per_dn
+        return reg / k + self.read_noise_dn**2 + CAMERA_ROUNDING_DN2
 
     @property
     def full_well_e_stderr(self) -> float:
@@ -853,12 +875,46 @@ class PTCFit:
         raise ValueError(f"read_noise_as must be 'sigma_lsb' or 'floor', got {read_noise_as!r}")
 
 
+def _linearised_regressor(
+    mean_dn: np.ndarray, transfer: Callable[[np.ndarray], np.ndarray], full_scale_dn: float
+) -> tuple[np.ndarray, Callable[[float], float]]:
+    """g(μ) = full_scale·x·f′(x)², x = f⁻¹(μ/full_scale): the shot-noise variance per 1/K of
+    a camera with transfer curve f (module docstring, item 3); and x(μ)."""
+    fs = float(full_scale_dn)
+    if not (math.isfinite(fs) and fs > 0):
+        raise CalibrationError(
+            f"photon transfer curve: linearising needs the full scale in DN, found {fs!r}"
+        )
+    top = max(1.0, float(np.max(mean_dn)) / fs) * 1.5
+    u = np.linspace(0.0, top, 20_001)
+    f = np.asarray(transfer(u), dtype=np.float64)
+    if not (np.all(np.isfinite(f)) and np.all(np.diff(f) > 0)):
+        raise CalibrationError(
+            "photon transfer curve: the transfer curve is not strictly increasing on "
+            f"[0, {top:.3g}] of full scale; need a monotone curve to linearise the PTC "
+            "(use transfer='gamma' or 'lut')"
+        )
+
+    def x_of(mu: float | np.ndarray) -> np.ndarray:
+        return np.interp(np.asarray(mu, dtype=np.float64) / fs, f, u, left=0.0)
+
+    x = x_of(mean_dn)
+    h = 1e-6
+    slope = (np.asarray(transfer(x + h)) - np.asarray(transfer(np.maximum(x - h, 0.0)))) / (
+        x + h - np.maximum(x - h, 0.0)
+    )
+    g = np.where(x > 0, fs * x * slope**2, 0.0)  # no photo-electrons at zero signal
+    return g, lambda mu: float(x_of(mu))
+
+
 def fit_ptc(
     data: PTCData,
     *,
     linear_fraction: float = 0.7,
     collapse_fraction: float = 0.5,
     min_levels: int = 5,
+    transfer: Callable[[np.ndarray], np.ndarray] | None = None,
+    full_scale_dn: float | None = None,
 ) -> PTCFit:
     """Fit the photon transfer curve (needs ≥ ``min_levels`` mean levels, dark included).
 
@@ -866,6 +922,11 @@ def fit_ptc(
     peak at a larger mean) once pixels clip at the full well; the full well is then the
     largest mean. The straight line is fitted to levels below ``linear_fraction`` of it (and
     before the peak), weighted by the sampling variance of each variance.
+
+    ``transfer``: the camera's transfer curve f on normalised signal (e.g. a `GammaFit`'s
+    ``predict``), with ``full_scale_dn``: the variance is then fitted as
+    ``f′(x)²·full_scale_dn·x/K + σ_read²`` (module docstring, item 3), so K and the full well
+    in electrons refer to the linear signal. Without it the camera is taken to be linear.
     """
     mean, var, npix = data.mean_dn, data.variance_dn2, data.n_pixels
     require_levels(mean.size, min_levels, "photon transfer curve: mean levels")
@@ -884,7 +945,11 @@ def fit_ptc(
     if reached:
         used &= mean <= linear_fraction * full_well_dn
     require_levels(int(used.sum()), 3, "photon transfer curve: levels on its linear part")
-    x, y, n = mean[used], var[used], npix[used]
+    if transfer is None:
+        reg, x_of = mean, None
+    else:
+        reg, x_of = _linearised_regressor(mean, transfer, float(full_scale_dn or math.nan))
+    x, y, n = reg[used], var[used], npix[used]
     X = np.stack([np.ones_like(x), x], axis=1)
     pred = y.copy()
     for _ in range(3):  # weights from the predicted variance: Var(s²) = 2σ⁴/(N−1)
@@ -923,12 +988,16 @@ def fit_ptc(
         read_noise_e_stderr=read_e_se,
         full_well_dn=full_well_dn,
         full_well_dn_stderr=fw_se,
-        full_well_e=full_well_dn * k,
+        full_well_e=(
+            full_well_dn * k if x_of is None else x_of(full_well_dn) * float(full_scale_dn) * k  # type: ignore[arg-type]
+        ),
         full_well_reached=reached,
         residual_rms=rms,
         residual_max=rmax,
         data=data,
         used=used,
+        transfer=transfer,
+        full_scale_dn=None if transfer is None else float(full_scale_dn),  # type: ignore[arg-type]
     )
 
 

@@ -221,8 +221,9 @@ def _plot_ptc(f: PTCFit, path: Path) -> Path:
     k = f.conversion_gain_e_per_dn
     ax[0, 0].plot(
         m,
-        m / k + f.read_noise_dn**2 + 1 / 12,
-        label=f"K = {k:.4g} e-/DN, read = {f.read_noise_dn:.3g} DN",
+        f.predicted_variance(m),
+        label=f"K = {k:.4g} e-/DN, read = {f.read_noise_dn:.3g} DN"
+        + (" (through the transfer curve)" if f.linearised else ""),
     )
     ax[0, 0].axvline(
         f.full_well_dn,
@@ -237,7 +238,7 @@ def _plot_ptc(f: PTCFit, path: Path) -> Path:
         title="photon transfer curve",
     )
     ax[0, 0].legend(fontsize=8)
-    pred = d.mean_dn / k + f.read_noise_dn**2 + 1 / 12
+    pred = f.predicted_variance(d.mean_dn)
     ax[1, 0].plot(d.mean_dn[f.used], (d.variance_dn2 - pred)[f.used], "ko", ms=4)
     ax[1, 0].axhline(0, color="grey", lw=0.5)
     ax[1, 0].set(xlabel="mean signal above dark (DN)", ylabel="residual (DN²)")
@@ -535,6 +536,11 @@ def calibrate_folder(
             "flats/ with darks/, exposure/levels.csv, impulse/, registration/"
         )
 
+    # -- a nonlinear camera shapes its own shot noise: fit the PTC through its transfer curve
+    if ptc is not None and chosen is not None:
+        ptc = fit_ptc(ptc.data, transfer=transfer_fits[chosen].predict, full_scale_dn=fs)
+        fits["ptc"] = ptc
+
     # -- hardware
     base = (
         base
@@ -691,6 +697,14 @@ def _markdown(r: CalibrationReport, folder: Path, adc_bits: int, tol: float) -> 
     for key, f in r.fits.items():
         lines += [f"## {_TITLES.get(key, key)}", "", f"Confidence: {f.confidence}.", ""]
         lines += _table(f.parameters())
+        if key == "ptc" and f.linearised:
+            lines += [
+                "",
+                f"Fitted through the **{r.transfer_choice}** transfer curve f: var = "
+                "f′(x)²·full_scale·x/K + read², x = f⁻¹(mean/full_scale), so K and the full "
+                "well in electrons refer to the linear signal (mixsig adds shot noise before "
+                "the transfer curve).",
+            ]
         if key == "ptc" and math.isfinite(r.full_scale_dn):
             lsb = f.read_noise_lsb(full_scale_dn=r.full_scale_dn, adc_bits=adc_bits)
             lsb_se = f.read_noise_dn_stderr * (2**adc_bits - 1) / r.full_scale_dn

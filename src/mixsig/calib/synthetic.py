@@ -294,10 +294,11 @@ class SimulatedDevice:
 
     ``forward(x)``: ``y = conv2d(x, W')·exposure`` (cross-correlation with "same" zero padding,
     as mixsig's conv layers) with the realised kernel ``W' = max(W(1 + ε) + δ, 0)``, then
-    misregistration (shift/scale), a gamma curve on the normalised signal, shot noise
-    (Poisson, if ``shot_electrons_per_unit``), read noise of ``read_noise_lsb`` LSB, and a
-    ``adc_bits`` camera over [0, 1]. ε ~ N(0, rel_mismatch_std²) and δ ~ N(0,
-    (abs_mismatch_std·max W)²) are drawn once from ``seed``; noise draws from its own stream.
+    misregistration (shift/scale), shot noise (Poisson, if ``shot_electrons_per_unit``), a
+    gamma curve on the normalised signal (the detector's response to its electrons), read
+    noise of ``read_noise_lsb`` LSB, and a ``adc_bits`` camera over [0, 1].
+    ε ~ N(0, rel_mismatch_std²) and δ ~ N(0, (abs_mismatch_std·max W)²) are drawn once from
+    ``seed``; noise draws from its own stream.
     """
 
     def __init__(
@@ -390,11 +391,12 @@ class SimulatedDevice:
         k = self._realised.shape[-1]
         y = F.conv2d(x, self._realised, padding=k // 2) * self.exposure
         y = self._misreg(y)
-        y = self._gamma(torch.clamp(y, min=0.0))
+        y = torch.clamp(y, min=0.0)
         t = self.truth
-        if t.shot_electrons_per_unit is not None:
+        if t.shot_electrons_per_unit is not None:  # photo-electrons, then the detector's gamma
             y = torch.poisson(y * t.shot_electrons_per_unit, generator=self._noise)
             y = y / t.shot_electrons_per_unit
+        y = self._gamma(y)
         lsb = self.lsb
         y = y + torch.randn(y.shape, generator=self._noise, dtype=y.dtype) * (
             t.read_noise_lsb * lsb

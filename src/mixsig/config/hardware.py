@@ -236,7 +236,8 @@ DistortionConfig = Annotated[
 
 class HardwareConfig(_Strict):
     """The analog chain of one mixed-signal layer, in the order the signal meets it:
-    input DAC → weights → analog MAC → distortion → noise → ADC → digital (bias, BN, ...).
+    input DAC → weights → analog MAC → distortion → noise → ADC → digital (bias, BN, ...);
+    shot noise comes before the transfer curves (see `mixsig.signal.chain`).
 
     ``HardwareConfig()`` is a valid default: 4-bit DAC, 4-bit weights, 4-bit ADC, 0.5 LSB noise.
     ``dac: null`` or ``weights.bits: null`` leave that stage in float.

@@ -4,9 +4,18 @@ Owns `AnalogChain` (the order of operations of design §2, steps 4–6) and `bui
 `build_dac` (a `HardwareConfig` turned into modules):
 
     s = g·x                      analog gain / exposure (optional, learned or fixed)
-    s = D_k(…D_1(s))             deterministic distortions, relative to the ADC full scale
-    s = s + shot(s) + floor      signal-dependent shot noise, fixed physical noise floor
+    s = D_k(…D_1(s))             deterministic distortions, relative to the ADC full scale,
+                                 with the shot noise s + shot(s) between the optical ones
+                                 and the first transfer curve (below)
+    s = s + floor                fixed physical noise floor
     y = ADC(s + n·Δ) / g         Gaussian noise n in LSB, clip, round (STE); digital rescale
+
+Shot noise belongs to the light (photo-electrons): it follows the distortions of the light
+itself — misregistration, crosstalk/blur, PRNU/DSNU, in the order given — and precedes the
+detector's *electronic* transfer curve (gamma, polynomial, soft saturation, LUT), so a
+nonlinear camera shapes its own shot noise, var(f(x)) ≈ f′(x)²·x/k, as a photon transfer
+curve measures it (`mixsig.calib.fits.fit_ptc` with ``transfer``). Without shot noise the
+order of design §2 holds unchanged: all distortions, then noise.
 
 ``quantize_output = False`` (a training-time switch, not a hardware property) replaces the last
 step by y = (s + n·Δ)/g: the noise of the calibrated ADC without its clipping and rounding, as the
@@ -29,6 +38,8 @@ from mixsig.signal import distortion as dist
 from mixsig.signal.gain import AnalogGain
 from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise
 from mixsig.signal.quantizer import ADC, DAC
+
+_TRANSFER_CURVES = (dist.Gamma, dist.Polynomial, dist.SoftSaturation, dist.MonotoneLUT)
 
 
 class AnalogChain(nn.Module):
@@ -74,10 +85,13 @@ class AnalogChain(nn.Module):
         if self.adc.observing:
             self.adc(s)
             return x
+        shot = self.shot
         for d in self.distortions:
+            if shot is not None and isinstance(d, _TRANSFER_CURVES):
+                s, shot = shot(s), None  # photo-electrons before the electronic response
             s = d(s)
-        if self.shot is not None:
-            s = self.shot(s)
+        if shot is not None:
+            s = shot(s)
         if self.floor is not None:
             s = self.floor(s)
         z = self.noise.draw_standard(s) if self.noise is not None else None
