@@ -8,6 +8,12 @@ weights and ADC, 0.5 LSB noise; evaluation mode, so every noise value is a fresh
 the stronger one). Both are timed in interleaved rounds in one
 process with 2 threads; reported: the median per-round ratio (min, max).
 
+Where the time goes (``--decompose``, default on): the same evaluation with every noise draw
+replaced by zeros (everything but the random numbers), and the random numbers alone — the
+N(0, 1) values the evaluation requests, drawn in the same request sizes with torch's CPU
+generator (``Tensor.normal_``). Evaluation mode draws every value fresh (no pooled noise), so
+these draws are a floor on the Monte-Carlo cost that no restructuring of the evaluation removes.
+
     .venv/bin/python benchmarks/bench_eval.py --json bench_eval.json
 """
 
@@ -40,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 rounds on 200 images: a smoke test")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--float-batch", type=int, default=250, help="batch of the float passes")
+    ap.add_argument(
+        "--no-decompose", dest="decompose", action="store_false", help="skip the decomposition"
+    )
     args = ap.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
     n_test = 200 if args.quick else N_TEST
@@ -77,16 +86,75 @@ def main(argv: list[str] | None = None) -> int:
     print(f"float: 20 passes {statistics.median(tf) * 1e3:.1f} ms (median)")
     print(f"mixsig Monte-Carlo: 20 draws {statistics.median(tm) * 1e3:.1f} ms (median)")
     print(f"ratio_mc_vs_float: {r:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
+    result = {
+        "ratio_mc_vs_float": r,
+        "float_ms": statistics.median(tf) * 1e3,
+        "mc_ms": statistics.median(tm) * 1e3,
+        "rounds": rounds,
+        "images": n_test,
+    }
+    if args.decompose:
+        result.update(decompose(monte_carlo, float_passes, rounds))
     if args.json:
-        result = {
-            "ratio_mc_vs_float": r,
-            "float_ms": statistics.median(tf) * 1e3,
-            "mc_ms": statistics.median(tm) * 1e3,
-            "rounds": rounds,
-            "images": n_test,
-        }
         write_json(args.json, result)
     return 0
+
+
+def decompose(monte_carlo, float_passes, rounds: int) -> dict:
+    """The evaluation without its random numbers, and the random numbers alone (docstring)."""
+    from mixsig.signal import noise as noise_module
+
+    original = noise_module.randn
+    sizes: list[tuple[int, ...]] = []
+
+    def counting(shape, **kwargs):
+        sizes.append(tuple(shape))
+        return original(shape, **kwargs)
+
+    def zeros(shape, *, dtype=torch.float32, device="cpu", generator=None):
+        return torch.zeros(shape, dtype=dtype, device=device)
+
+    noise_module.randn = counting
+    try:
+        monte_carlo()
+    finally:
+        noise_module.randn = original
+    buffers = [torch.empty(s) for s in sizes]
+    gen = torch.Generator().manual_seed(0)
+
+    def draws_only() -> None:
+        for b in buffers:
+            b.normal_(generator=gen)
+
+    def without_draws() -> None:
+        noise_module.randn = zeros
+        try:
+            monte_carlo()
+        finally:
+            noise_module.randn = original
+
+    t = {f: [] for f in (float_passes, draws_only, without_draws)}
+    for r in range(rounds):
+        order = list(t) if r % 2 == 0 else list(reversed(list(t)))
+        for f in order:
+            t0 = time.perf_counter()
+            f()
+            t[f].append(time.perf_counter() - t0)
+    med = {f: statistics.median(v) for f, v in t.items()}
+    n = sum(b.numel() for b in buffers)
+    out = {
+        "normal_values": n,
+        "ns_per_normal": med[draws_only] / n * 1e9,
+        "ratio_draws_only_vs_float": med[draws_only] / med[float_passes],
+        "ratio_without_draws_vs_float": med[without_draws] / med[float_passes],
+    }
+    print(
+        f"decomposition ({rounds} rounds): {n / 1e6:.1f} M N(0,1) values in {len(buffers)} "
+        f"requests, {out['ns_per_normal']:.2f} ns each"
+    )
+    print(f"  the draws alone: {out['ratio_draws_only_vs_float']:.2f}x float")
+    print(f"  the evaluation without them: {out['ratio_without_draws_vs_float']:.2f}x float")
+    return out
 
 
 if __name__ == "__main__":

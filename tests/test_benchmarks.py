@@ -31,3 +31,7 @@ def test_bench_eval_quick_writes_its_json(tmp_path):
     assert _load("bench_eval").main(["--quick", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["ratio_mc_vs_float"] > 0 and data["rounds"] == 2
+    # the decomposition counts every noise value: 20 draws × 200 images × the
+    # small CNN's 8·24·24 + 16·8·8 + 10 analog outputs per image
+    assert data["normal_values"] == 20 * 200 * (8 * 24 * 24 + 16 * 8 * 8 + 10)
+    assert data["ratio_draws_only_vs_float"] > 0 and data["ratio_without_draws_vs_float"] > 0
