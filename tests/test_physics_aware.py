@@ -91,18 +91,43 @@ def test_mismatch_experiment_calibrations_differ_only_where_documented():
     from mixsig.config import HardwareConfig
     from mixsig.experiments import mismatch as mm
 
-    dev, cal = (HardwareConfig.model_validate(c) for c in (mm.DEVICE, mm.CALIBRATED))
+    dev, cal = (HardwareConfig.model_validate(c) for c in mm._configs("exact", 1.0))
     assert [d.kind for d in dev.distortion] == [d.kind for d in cal.distortion]
     assert dev.distortion[0].gamma == cal.distortion[0].gamma == 0.7  # exact curve
     assert dev.distortion[1].seed != cal.distortion[1].seed  # only the pattern draw differs
-    dev_r = HardwareConfig.model_validate(mm.DEVICE_REALISTIC)
-    cal_r = HardwareConfig.model_validate(mm.CALIBRATED_REALISTIC)
+    dev_r, cal_r = (HardwareConfig.model_validate(c) for c in mm._configs("realistic", 1.0))
     assert [d.kind for d in dev_r.distortion] == ["crosstalk", "gamma", "gain_offset"]
     assert dev_r.distortion[0].strength == 0.1 and dev_r.distortion[1].gamma == 0.7
     assert [d.kind for d in cal_r.distortion] == ["gamma", "gain_offset"]  # crosstalk missed
     assert cal_r.distortion[0].gamma == 0.75  # a 7 % fit error
+    # severity scales the errors known only statistically, and the missed crosstalk
+    dev_3, cal_3 = (HardwareConfig.model_validate(c) for c in mm._configs("realistic", 3.0))
+    assert dev_3.distortion[0].strength == pytest.approx(0.3)
+    assert dev_3.distortion[2].gain_std == cal_3.distortion[1].gain_std == pytest.approx(0.15)
+    assert dev_3.weights.mismatch_rel_std == cal_3.weights.mismatch_rel_std == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="severity must be in"):
+        mm.run_severity([1.0, 9.0], seeds=(0,))
     with pytest.raises(ValueError, match="calibration must be one of"):
         mm.run_mismatch_experiment(calibration="perfect")
+
+
+def test_severity_sweep_aggregates_seeds_and_writes_figure_and_json(monkeypatch, tmp_path):
+    import json
+
+    from mixsig.experiments import mismatch as mm
+
+    def fake(*, seed, draws, calibration, severity, echo):
+        return {k: 0.9 - 0.01 * i * severity + 0.01 * seed for i, k in enumerate(mm.RESULT_KEYS)}
+
+    monkeypatch.setattr(mm, "run_mismatch_experiment", fake)
+    out = tmp_path / "sev.png"
+    res = mm.run_severity([1.0, 2.0], seeds=(0, 2), out=out, echo=lambda s: None)
+    pat = res["physics_aware_on_device"]
+    assert [pytest.approx(r) for r in ([0.87, 0.89], [0.84, 0.86])] == pat["runs"]
+    assert pat["mean"] == pytest.approx([0.88, 0.85])
+    assert pat["std"] == pytest.approx([0.02 / 2**0.5] * 2)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(out.with_suffix(".json").read_text())["severity"] == [1.0, 2.0]
 
 
 def test_robustness_aggregates_seeds_and_writes_the_figure(monkeypatch, tmp_path):

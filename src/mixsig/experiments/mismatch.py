@@ -19,20 +19,30 @@ also has 10 % crosstalk between neighbouring pixels that no impulse measurement 
 and the fitted gamma is 0.75 where the device's is 0.7 (a 7 % fit error, e.g. from a too-short
 exposure series). Physics-aware training needs no calibration, so it is the same in both.
 
+``severity`` s scales the device's fixed errors that the calibration knows only by their
+statistics (PRNU 5 %·s, kernel mismatch 10 %·s) and, with the realistic calibration, the
+missed crosstalk (10 %·s); s = 1 is the setting above. `run_severity` repeats the experiment
+over several severities and seeds and draws accuracy on the device against s.
+
 Every figure is Monte-Carlo accuracy on the device (its noise included).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from mixsig._atomic import atomic_write_text
 from mixsig.config import HardwareConfig
 from mixsig.data import bundled_mnist
 from mixsig.eval import evaluate
+from mixsig.experiments._errorbars import errorbar_png
 from mixsig.models import small_cnn
 from mixsig.nn import convert
 from mixsig.signal import calibrate
@@ -42,32 +52,47 @@ from mixsig.train.physics_aware import device_twin, physics_aware
 NOMINAL = {"noise": {"sigma_lsb": 0.5}}
 
 
-def _chain(pattern_seed: int, gamma: float = 0.7, crosstalk: float = 0.0) -> dict:
-    """A compressive camera (gamma 0.7), 5 % PRNU and 10 % kernel mismatch; the PRNU pattern
-    is the draw of ``pattern_seed``; optionally crosstalk to the neighbouring pixels."""
+def _chain(
+    pattern_seed: int, gamma: float = 0.7, crosstalk: float = 0.0, severity: float = 1.0
+) -> dict:
+    """A compressive camera (gamma 0.7), 5 % PRNU and 10 % kernel mismatch (both × severity);
+    the PRNU pattern is the draw of ``pattern_seed``; optionally crosstalk to the neighbouring
+    pixels."""
     dist: list[dict] = []
     if crosstalk:
         dist.append({"kind": "crosstalk", "strength": crosstalk})
     dist += [
         {"kind": "gamma", "gamma": gamma},
-        {"kind": "gain_offset", "gain_std": 0.05, "per": "pixel", "seed": pattern_seed},
+        {"kind": "gain_offset", "gain_std": 0.05 * severity, "per": "pixel", "seed": pattern_seed},
     ]
     return {
         "noise": {"sigma_lsb": 0.5},
-        "weights": {"mismatch_rel_std": 0.10},
+        "weights": {"mismatch_rel_std": 0.10 * severity},
         "distortion": dist,
     }
 
 
-#: the device, whose fixed pattern comes from a seed the calibration does not know
-DEVICE = _chain(11)
-#: what calibration reports: the curve and the statistics, another draw of the pattern
-CALIBRATED = _chain(99)
-#: "realistic": the device also has crosstalk, which the calibration misses, and the
-#: calibration's gamma is off by 7 %
-DEVICE_REALISTIC = _chain(11, crosstalk=0.1)
-CALIBRATED_REALISTIC = _chain(99, gamma=0.75)
 CALIBRATIONS = ("exact", "realistic")
+RESULT_KEYS = (
+    "in_silico_on_nominal_chain",
+    "in_silico_on_device",
+    "calibrated_retrained_on_device",
+    "physics_aware_on_device",
+)
+
+
+def _configs(calibration: str, severity: float) -> tuple[dict, dict]:
+    """(device, what the calibration reports) at ``severity`` (module docstring)."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
+    if not 0.0 <= severity <= 5.0:
+        raise ValueError(f"severity must be in [0, 5], got {severity!r}")
+    if calibration == "exact":
+        return _chain(11, severity=severity), _chain(99, severity=severity)
+    return (
+        _chain(11, crosstalk=min(0.1 * severity, 0.5), severity=severity),
+        _chain(99, gamma=0.75, severity=severity),
+    )
 
 
 def run_mismatch_experiment(
@@ -77,13 +102,10 @@ def run_mismatch_experiment(
     aware_epochs: int = 2,
     draws: int = 20,
     calibration: str = "exact",
+    severity: float = 1.0,
     echo: Callable[[str], None] = print,
 ) -> dict[str, float]:
-    if calibration not in CALIBRATIONS:
-        raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
-    device_cfg, calibrated_cfg = (
-        (DEVICE, CALIBRATED) if calibration == "exact" else (DEVICE_REALISTIC, CALIBRATED_REALISTIC)
-    )
+    device_cfg, calibrated_cfg = _configs(calibration, severity)
     torch.manual_seed(seed)
     data = bundled_mnist(seed=seed)
     xc = [data.x_train[i : i + 500] for i in range(0, 2000, 500)]
@@ -131,3 +153,71 @@ def run_mismatch_experiment(
     for k, v in out.items():
         echo(f"{k}: {v:.4f}")
     return out
+
+
+def run_severity(
+    severities: Sequence[float],
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    calibration: str = "realistic",
+    draws: int = 20,
+    out: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """The experiment at each severity and seed: {"severity": [...], "seeds": [...], key:
+    {"mean": [...], "std": [...], "runs": [[per seed] per severity]}} for every result key;
+    with ``out`` (a .png), the figure and the same numbers as JSON beside it."""
+    for s in severities:
+        _configs(calibration, s)  # refuse a bad value before hours of training
+    runs = {k: [] for k in RESULT_KEYS}
+    for s in severities:
+        rows = [
+            run_mismatch_experiment(
+                seed=seed, draws=draws, calibration=calibration, severity=s, echo=lambda _: None
+            )
+            for seed in seeds
+        ]
+        for k in RESULT_KEYS:
+            runs[k].append([r[k] for r in rows])
+        echo(
+            f"severity {s:g}: "
+            + ", ".join(
+                f"{k} {statistics.fmean(runs[k][-1]):.4f} ± {_sd(runs[k][-1]):.4f}"
+                for k in RESULT_KEYS[1:]
+            )
+        )
+    result: dict = {"severity": list(severities), "seeds": list(seeds), "calibration": calibration}
+    for k, per in runs.items():
+        result[k] = {
+            "mean": [statistics.fmean(v) for v in per],
+            "std": [_sd(v) for v in per],
+            "runs": per,
+        }
+    if out is not None:
+        severity_figure(result, Path(out))
+        atomic_write_text(Path(out).with_suffix(".json"), json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def severity_figure(result: dict, out: Path) -> Path:
+    """Accuracy on the device against severity (a `run_severity` result) as a PNG."""
+    labels = {
+        "in_silico_on_device": "trained in silico",
+        "calibrated_retrained_on_device": "+ retrained on the calibrated chain",
+        "physics_aware_on_device": "+ physics-aware (forward on the device)",
+    }
+    crosstalk = ", missed crosstalk 10 %·s" if result["calibration"] == "realistic" else ""
+    return errorbar_png(
+        result["severity"],
+        {lab: (result[k]["mean"], result[k]["std"]) for k, lab in labels.items()},
+        out,
+        xlabel=f"severity s\n(PRNU 5 %·s, kernel mismatch 10 %·s{crosstalk})",
+        ylabel="test accuracy on the device",
+        title=f"{result['calibration']} calibration; mean ± std over "
+        f"{len(result['seeds'])} seed(s)",
+        xticks=result["severity"],
+    )
+
+
+def _sd(v: Sequence[float]) -> float:
+    return statistics.stdev(v) if len(v) > 1 else 0.0

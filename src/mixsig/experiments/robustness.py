@@ -10,17 +10,16 @@ figure of accuracy vs calibration error (mean over seeds ± std over seeds).
 from __future__ import annotations
 
 import copy
-import io
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from mixsig._atomic import atomic_write_bytes
 from mixsig.config import HardwareConfig
 from mixsig.data import bundled_mnist
 from mixsig.eval import evaluate
+from mixsig.experiments._errorbars import errorbar_png
 from mixsig.models import small_cnn
 from mixsig.nn import convert
 from mixsig.signal import calibrate
@@ -94,28 +93,11 @@ def run_robustness(
 def _figure(
     errors: Sequence[float], table: dict[str, tuple[list[float], list[float]]], out: Path, n: int
 ) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 3.4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for (name, (means, stds)), style in zip(table.items(), ("o--", "s-")):
-        ax.errorbar(
-            [100 * e for e in errors],
-            means,
-            yerr=stds,
-            fmt=style,
-            capsize=3,
-            label=f"trained with gamma {name}",
-        )
-    ax.set_xlabel(f"calibration error of the camera gamma (%, calibrated {GAMMA})")
-    ax.set_ylabel("test accuracy on the device")
-    ax.set_title(f"mean ± std over {n} seed(s)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, buf.getvalue())
+    errorbar_png(
+        [100 * e for e in errors],
+        {f"trained with gamma {name}": v for name, v in table.items()},
+        out,
+        xlabel=f"calibration error of the camera gamma (%, calibrated {GAMMA})",
+        ylabel="test accuracy on the device",
+        title=f"mean ± std over {n} seed(s)",
+    )
