@@ -437,35 +437,37 @@ class MixsigLayer:
         return loss
 
 
+def _box(images: Tensor, phase0: Tensor) -> Tensor:
+    with torch.no_grad():
+        return crop_center(MixsigRaw(images, phase0).psf(), (BOX, BOX))
+
+
+def _psf(images: Tensor, phase0: Tensor) -> Tensor:
+    with torch.no_grad():
+        return MixsigRaw(images, phase0).psf()
+
+
+F64, F32 = torch.float64, torch.float32
+_BUILDERS: dict[str, Callable] = {
+    "mixsig": lambda im, ph: MixsigRaw(im, ph),
+    "mixsig_layer": lambda im, ph: MixsigLayer(im, ph),
+    "torchoptics_f64": lambda im, ph: TorchOpticsFourF(im, ph, F64),
+    "torchoptics_f32": lambda im, ph: TorchOpticsFourF(im, ph, F32),
+    "torchoptics_f64_pad": lambda im, ph: TorchOpticsFourF(im, ph, F64, (GRID // 2, GRID // 2)),
+    "optics_mixsig": lambda im, ph: MixsigRaw(im, ph, optics_only=True),
+    "optics_torchoptics_f64": lambda im, ph: TorchOpticsFourF(im, ph, F64, optics_only=True),
+    "fft_bound": lambda im, ph: FFTBound(im, _box(im, ph)),
+    "mixsig_windows": lambda im, ph: MixsigRaw(im, ph, windows=True),
+    "mixsig_layer_windows": lambda im, ph: MixsigLayer(im, ph, model_crosstalk=False),
+    "torchoptics_f64_windows": lambda im, ph: TorchOpticsFourF(im, ph, F64, windows=True),
+    "fft_bound_windows": lambda im, ph: FFTBoundWindows(im, _psf(im, ph)),
+}
+
+
 def build(name: str, images: Tensor, phase0: Tensor):
-    if name == "mixsig":
-        return MixsigRaw(images, phase0)
-    if name == "mixsig_layer":
-        return MixsigLayer(images, phase0)
-    if name == "torchoptics_f64":
-        return TorchOpticsFourF(images, phase0, torch.float64)
-    if name == "torchoptics_f32":
-        return TorchOpticsFourF(images, phase0, torch.float32)
-    if name == "torchoptics_f64_pad":
-        return TorchOpticsFourF(images, phase0, torch.float64, asm_pad=(GRID // 2, GRID // 2))
-    if name == "optics_mixsig":
-        return MixsigRaw(images, phase0, optics_only=True)
-    if name == "optics_torchoptics_f64":
-        return TorchOpticsFourF(images, phase0, torch.float64, optics_only=True)
-    if name == "fft_bound":
-        with torch.no_grad():
-            box = crop_center(MixsigRaw(images, phase0).psf(), (BOX, BOX))
-        return FFTBound(images, box)
-    if name == "mixsig_windows":
-        return MixsigRaw(images, phase0, windows=True)
-    if name == "mixsig_layer_windows":
-        return MixsigLayer(images, phase0, model_crosstalk=False)
-    if name == "torchoptics_f64_windows":
-        return TorchOpticsFourF(images, phase0, torch.float64, windows=True)
-    if name == "fft_bound_windows":
-        with torch.no_grad():
-            return FFTBoundWindows(images, MixsigRaw(images, phase0).psf())
-    raise ValueError(f"unknown variant {name!r}")
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown variant {name!r}")
+    return _BUILDERS[name](images, phase0)
 
 
 def sanity_check(name: str, variant) -> None:

@@ -100,6 +100,9 @@ def test_mismatch_experiment_calibrations_differ_only_where_documented():
     assert dev_r.distortion[0].strength == 0.1 and dev_r.distortion[1].gamma == 0.7
     assert [d.kind for d in cal_r.distortion] == ["gamma", "gain_offset"]  # crosstalk missed
     assert cal_r.distortion[0].gamma == 0.75  # a 7 % fit error
+    dev_m, cal_m = (HardwareConfig.model_validate(c) for c in mm._configs("measured", 1.0))
+    assert dev_m == dev_r and cal_m.distortion[0].gamma == 0.75
+    assert cal_m.distortion[1].seed == dev_m.distortion[2].seed  # the device's own PRNU map
     # severity scales the errors known only statistically, and the missed crosstalk
     dev_3, cal_3 = (HardwareConfig.model_validate(c) for c in mm._configs("realistic", 3.0))
     assert dev_3.distortion[0].strength == pytest.approx(0.3)

@@ -208,7 +208,9 @@ def mismatch_cmd(
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
     draws: int = typer.Option(20, min=1, help="Monte-Carlo noise draws"),
     calibration: str = typer.Option(
-        "exact", help="exact, or realistic (misses the crosstalk, gamma off by 7 %)"
+        "exact",
+        help="exact; realistic (misses the crosstalk, gamma off by 7 %); or measured (as "
+        "realistic, with the PRNU map measured)",
     ),
     severity: str = typer.Option(
         "1",
