@@ -193,7 +193,8 @@ class GainOffset(Distortion):
                 f"GainOffset: measured sensor maps of shape {tuple(self.sensor_maps[0].shape)} "
                 f"cannot be applied to outputs of shape {tuple(x.shape)}: only a layer that "
                 "knows where its outputs fall on the sensor (mixsig.nn.OpticalConv2d) crops "
-                f"them; for this layer give maps of one sample's shape {map_shape}"
+                f"them; for this layer give maps of one sample's shape {map_shape}, or the "
+                "maps' statistics (gain_std/offset_std; `mixsig calibrate --maps statistics`)"
             )
         if not self.materialized:
             self.materialize(map_shape)
