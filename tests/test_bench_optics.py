@@ -38,6 +38,36 @@ def _check_common(data: dict) -> None:
     for name, t in data["median_s"].items():
         assert (t is None) == (name in data["skipped"]), name
     assert data["check"]["mixsig_f32_vs_f64_camera"] < 1e-4
+    for name in ("mixsig_windows", "fft_bound_windows"):  # the windows-only mode always runs
+        assert data["median_s"][name] > 0, name
+    assert 0 < data["check"]["windows_light_fraction_of_box"] <= 1
+    assert data["ratio_vs_fft_bound_windows"] > 0
+
+
+def test_window_tiles_are_conv2d_with_each_window_and_the_box_tiles_restricted_to_it():
+    """The windows-only camera: channel t = conv2d(image, window_t) ('same', window centre on
+    the pixel) — and the whole-box tiles of a PSF that is zero outside the windows."""
+    import torch
+    import torch.nn.functional as F
+
+    bench = _load()
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 1, bench.IMAGE, bench.IMAGE, generator=g, dtype=torch.float64)
+    psf = torch.rand(bench.GRID, bench.GRID, generator=g, dtype=torch.float64)
+    w = bench.windows(psf)  # (8, k, k)
+    got = bench.window_tiles(images, psf)
+    r = bench.KERNEL // 2
+    want = F.conv2d(images, torch.flip(w, (-2, -1))[:, None], padding=r)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    only = torch.zeros_like(psf)  # keep the windows' light only
+    c = bench.GRID // 2
+    for dy, dx in bench.OFFSETS:
+        only[c + dy - r : c + dy + r + 1, c + dx - r : c + dx + r + 1] = psf[
+            c + dy - r : c + dy + r + 1, c + dx - r : c + dx + r + 1
+        ]
+    box = bench.crop_center(only, (bench.BOX, bench.BOX))
+    full = bench.tiles(bench.fft_convolve(images, box, mode="full"))
+    torch.testing.assert_close(got, full, rtol=1e-10, atol=1e-12)
 
 
 def test_bench_optics_quick_writes_its_json(tmp_path, capsys):

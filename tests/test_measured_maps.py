@@ -246,3 +246,13 @@ def test_from_lab_frames_to_a_trained_optical_network_with_two_commands(tmp_path
     rows, cols = layer.sensor_index((160, 160))
     prnu = truth["prnu_map"][rows.numpy(), cols.numpy()]
     assert np.corrcoef(go.gain.numpy().ravel(), prnu.ravel())[0, 1] > 0.95
+    # the checkpoint holds the measured maps: it loads after the .npz has gone
+    (tmp_path / "cam" / "camera.maps.npz").unlink()
+    again, _, _ = load_trained(tmp_path / "out")
+    layer2 = next(m for m in again.modules() if isinstance(m, OpticalConv2d))
+    go2 = next(d for d in layer2.chain.distortions if isinstance(d, GainOffset))
+    torch.testing.assert_close(go2.gain, go.gain, rtol=0, atol=0)
+    a, b = again.state_dict(), model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

@@ -265,3 +265,19 @@ def with_absolute_paths(hw: HardwareConfig, base: str | os.PathLike | None) -> H
     if all(a is b for a, b in zip(changed, hw.distortion)):
         return hw
     return hw.model_copy(update={"distortion": changed})
+
+
+def without_maps(hw: HardwareConfig) -> HardwareConfig:
+    """``hw`` with every ``maps`` file dropped (and ``sensor_axis_px`` with it): the chain
+    to rebuild a model whose measured maps come from a checkpoint's state dict instead."""
+    kept = [
+        d.model_copy(update={"maps": None, "sensor_axis_px": None})
+        if getattr(d, "sensor_axis_px", None) is not None
+        else d.model_copy(update={"maps": None})
+        if getattr(d, "maps", None) is not None
+        else d
+        for d in hw.distortion
+    ]
+    if all(a is b for a, b in zip(kept, hw.distortion)):
+        return hw
+    return hw.model_copy(update={"distortion": kept})

@@ -155,7 +155,8 @@ def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
     """Load the checkpoint's weights into ``model``; a mismatch is a `CheckpointError`."""
     own = model.state_dict()
     missing = sorted(set(own) - set(ckpt.model))
-    unexpected = sorted(set(ckpt.model) - set(own))
+    # a flexible buffer not drawn yet (None) is not in ``own``: the checkpoint supplies it
+    unexpected = sorted(k for k in set(ckpt.model) - set(own) if not _flexible(model, k))
     wrong = [
         f"{k}: {tuple(ckpt.model[k].shape)} vs {tuple(v.shape)}"
         for k, v in own.items()

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mixsig._atomic import atomic_write_text
+from mixsig.config.hardware import without_maps
 from mixsig.data import Split, bundled_digits, bundled_mnist, load_local
 from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
 from mixsig.models import build_model, optical_cnn
@@ -558,7 +559,14 @@ def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split
         cfg = TrainConfig.model_validate(ck.meta["config"])
     except Exception as err:  # noqa: BLE001 - a foreign sidecar
         raise CheckpointError(f"{ck.path}: its config is not a mixsig TrainConfig: {err}") from None
-    run = Run(cfg, ck.path.parent.parent, progress=False, echo=lambda s: None)
+    # measured maps come from the state dict: the run loads even if their .npz has moved
+    hw = without_maps(cfg.resolved_hardware())
+    run = Run(
+        cfg.model_copy(update={"hardware": hw}),
+        ck.path.parent.parent,
+        progress=False,
+        echo=lambda s: None,
+    )
     if ck.meta.get("phase") != "pretrain" and not run.optical:
         run.model = convert(run.model, run.hw)
     restore_model(run.model, ck)
