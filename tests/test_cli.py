@@ -44,6 +44,10 @@ def test_calibrate_a_lab_folder_into_a_config_that_loads(tmp_path):
     assert hw.adc.bits == 4 and hw.noise.sigma_lsb > 0
     res = runner.invoke(app, ["check-config", str(out)])
     assert res.exit_code == 0 and "gain_offset" in res.output
+    assert "hw.maps.npz" in res.output  # the YAML names the measured maps beside it
+    (tmp_path / "hw.maps.npz").unlink()  # check-config reads the files the YAML names
+    res = runner.invoke(app, ["check-config", str(out)])
+    assert res.exit_code == 2 and "measured maps file not found" in res.output
 
 
 def test_bad_inputs_exit_2_with_a_message(tmp_path):

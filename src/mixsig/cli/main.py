@@ -410,18 +410,21 @@ def report(
 
 @app.command("check-config")
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
-    """Validate a hardware YAML file and print it with every default filled in.
+    """Validate a hardware YAML file (and the measured-maps files it names) and print it with
+    every default filled in.
 
     Example: mixsig check-config configs/optical_camera.yaml
     """
     import yaml
 
     from mixsig.config import ConfigError, load_yaml
+    from mixsig.signal import build_chain
 
     try:
         hw = load_yaml(path)
-    except ConfigError as err:
-        typer.echo(str(err), err=True)
+        build_chain(hw)  # reads and checks every maps file the YAML names
+    except (ConfigError, ValueError) as err:  # MapFileError is a ValueError
+        typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False))
 
