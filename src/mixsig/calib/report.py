@@ -557,8 +557,12 @@ def calibrate_folder(
             CrosstalkConfig(maps=maps_path.name) if measured else crosstalk.to_config()
         )
     if fixed is not None:
-        fp = fixed.to_config(full_scale_dn=need_fs("fixed pattern"))
-        distortion.append(GainOffsetConfig(maps=maps_path.name) if measured else fp)
+        fs_fixed = need_fs("fixed pattern")  # the offset map is a fraction of full scale
+        distortion.append(
+            GainOffsetConfig(maps=maps_path.name)
+            if measured
+            else fixed.to_config(full_scale_dn=fs_fixed)
+        )
     if chosen is not None:
         distortion.append(transfer_fits[chosen].to_config())
     noise_extra = {"source": base.noise.source, "seed": base.noise.seed}

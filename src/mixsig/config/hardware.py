@@ -250,34 +250,40 @@ class HardwareConfig(_Strict):
     adc: ADCConfig = Field(default_factory=ADCConfig)
 
 
+def _with_maps_updated(hw: HardwareConfig, update) -> HardwareConfig:
+    """``hw`` with every distortion that names a ``maps`` file replaced by
+    ``d.model_copy(update=update(d))`` (no change where ``update`` returns None); ``hw``
+    itself when nothing changes."""
+    changed = False
+    entries = []
+    for d in hw.distortion:
+        fields = update(d) if getattr(d, "maps", None) is not None else None
+        entries.append(d if fields is None else d.model_copy(update=fields))
+        changed |= fields is not None
+    return hw.model_copy(update={"distortion": entries}) if changed else hw
+
+
 def with_absolute_paths(hw: HardwareConfig, base: str | os.PathLike | None) -> HardwareConfig:
     """``hw`` with every relative ``maps`` path made absolute against ``base`` (the folder of
     the YAML that names it); ``hw`` itself when nothing changes."""
     if base is None:
         return hw
-    changed = []
-    for d in hw.distortion:
-        m = getattr(d, "maps", None)
-        if m is not None and not Path(m).is_absolute():
-            changed.append(d.model_copy(update={"maps": str((Path(base) / m).resolve())}))
-        else:
-            changed.append(d)
-    if all(a is b for a, b in zip(changed, hw.distortion)):
-        return hw
-    return hw.model_copy(update={"distortion": changed})
+    return _with_maps_updated(
+        hw,
+        lambda d: (
+            None if Path(d.maps).is_absolute() else {"maps": str((Path(base) / d.maps).resolve())}
+        ),
+    )
 
 
 def without_maps(hw: HardwareConfig) -> HardwareConfig:
     """``hw`` with every ``maps`` file dropped (and ``sensor_axis_px`` with it): the chain
     to rebuild a model whose measured maps come from a checkpoint's state dict instead."""
-    kept = [
-        d.model_copy(update={"maps": None, "sensor_axis_px": None})
-        if getattr(d, "sensor_axis_px", None) is not None
-        else d.model_copy(update={"maps": None})
-        if getattr(d, "maps", None) is not None
-        else d
-        for d in hw.distortion
-    ]
-    if all(a is b for a, b in zip(kept, hw.distortion)):
-        return hw
-    return hw.model_copy(update={"distortion": kept})
+    return _with_maps_updated(
+        hw,
+        lambda d: (
+            {"maps": None, "sensor_axis_px": None}
+            if hasattr(d, "sensor_axis_px")
+            else {"maps": None}
+        ),
+    )
