@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mixsig.errors import MixsigError
+
 __all__ = [
     "FRAME_SUFFIXES",
     "CalibrationError",
@@ -58,7 +60,7 @@ __all__ = [
 FRAME_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(MixsigError):
     """A measurement that cannot be used; the message says what was found and what is needed."""
 
 

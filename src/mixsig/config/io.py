@@ -16,11 +16,12 @@ from pydantic import BaseModel, ValidationError
 
 from mixsig._atomic import atomic_write_text
 from mixsig.config.hardware import DistortionConfig, HardwareConfig, with_absolute_paths
+from mixsig.errors import MixsigError
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class ConfigError(ValueError):
+class ConfigError(MixsigError):
     """A config that cannot be used; the message names each offending field."""
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mixsig.errors import MixsigError
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 IDX_DTYPES: dict[int, np.dtype] = {
@@ -32,7 +34,7 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 
 
-class DataError(ValueError):
+class DataError(MixsigError):
     """A local data file is missing, malformed or inconsistent; the message names the file."""
 
 

@@ -78,6 +78,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mixsig.errors import MixsigError
 from mixsig.optics.doe import TWO_PI, phase_to_height, wrap_phase
 
 FORMAT = "mixsig.doe"
@@ -119,7 +120,7 @@ _TIFF_KEYS = (*_REQUIRED_KEYS, "quantity", "counts_per_2pi", "value_per_count")
 _STRING_KEYS = frozenset({"format", "comment", "units", "axes", "name", "quantity"})
 
 
-class DOEFileError(ValueError):
+class DOEFileError(MixsigError):
     """A file is not a valid mixsig DOE export (the message names the file and the problem)."""
 
 

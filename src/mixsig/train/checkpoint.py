@@ -30,12 +30,13 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from mixsig._atomic import atomic_write_bytes
+from mixsig.errors import MixsigError
 
 FORMAT = "mixsig-checkpoint/1"
 SIDECAR = "checkpoint.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MixsigError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
 
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mixsig.errors import MixsigError
+
 __all__ = ["MapFileError", "read_maps"]
 
 
-class MapFileError(ValueError):
+class MapFileError(MixsigError):
     """A measured-maps file that cannot be used; the message names the file and the array."""
 
 
