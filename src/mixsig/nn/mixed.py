@@ -1,12 +1,21 @@
-"""Mixed-signal linear and convolution layers: drop-in `nn.Linear` / `nn.Conv2d`.
+"""Mixed-signal linear and convolution layers: drop-in `nn.Linear` / `nn.Conv1d` / `nn.Conv2d`.
 
-Owns `MixedLinear`, `MixedConv2d` and their shared forward (`_MixedMixin`): the input DAC,
-weight quantization and per-device kernel mismatch, the analog MAC (the ideal linear
+Owns `MixedLinear`, `MixedConv1d`, `MixedConv2d` and their shared forward (`_MixedMixin`): the
+input DAC, weight quantization and per-device kernel mismatch, the analog MAC (the ideal linear
 operation), then the analog chain of `mixsig.signal` (distortion, noise, ADC), and only then
 the digital bias. Batch-norm, activations and pooling follow in the model, after the ADC.
+Every input shape and option the PyTorch layer takes gives what it gives on an ideal chain.
+
+What the chain sees: a linear layer's analog results as a (N, out) batch of vectors, every
+leading dimension (tokens, time steps) folded into N — each is one analog matrix-vector product;
+a 2-D convolution's as (B, C, H, W) images; a 1-D convolution's as one-row images (B, C, 1, L).
 
 With ``weights.realisation = "differential"`` the hardware realises W = W⁺ − W⁻ as two
-non-negative analog channels; both go through the (unsigned) ADC and are subtracted digitally.
+non-negative analog channels; both go through the ADC (unsigned by default: with non-negative
+inputs, such as light intensities, each half is non-negative) and are subtracted digitally.
+The pairs sit inside their convolution group — for g groups of c = out/g channels the analog
+channels are [W⁺ of group 0, W⁻ of group 0, W⁺ of group 1, …], each block c channels — so a
+grouped or depthwise convolution keeps its groups; for g = 1 that is W⁺ stacked above W⁻.
 
 The layers keep `weight` and `bias` exactly where `nn.Linear`/`nn.Conv2d` keep them, so a float
 state_dict loads into a mixed layer and `mixsig.convert` keeps trained weights.
@@ -43,12 +52,25 @@ class _MixedMixin:
         )
         self.chain = build_chain(hw)
 
+    @property
+    def _pair_groups(self) -> int:
+        """The number of groups the differential pairs are laid out in (1 for a linear layer)."""
+        return getattr(self, "groups", 1)
+
     def analog_weight(self) -> Tensor:
         """The weights the hardware realises: quantized, with kernel mismatch; for a
-        differential layer W⁺ and W⁻ stacked along the output dimension."""
+        differential layer W⁺ and W⁻ stacked inside each group (see the module docstring)."""
         if self.differential:
             wp, wn = split_differential(self.weight)
-            w = torch.cat([self.weight_quant(wp), self.weight_quant(wn)], dim=0)
+            g = self._pair_groups
+            pair = torch.stack(
+                [
+                    self.weight_quant(wp).unflatten(0, (g, -1)),
+                    self.weight_quant(wn).unflatten(0, (g, -1)),
+                ],
+                dim=1,
+            )
+            w = pair.flatten(0, 2)
         else:
             w = self.weight_quant(self.weight)
         return self.mismatch(w) if self.mismatch is not None else w
@@ -64,13 +86,20 @@ class _MixedMixin:
 
     def readout(self, a: Tensor) -> Tensor:
         """The analog chain (distortion, noise, ADC) and the digital side of the layer."""
-        y = self.chain(a)
+        y = self.chain(self._to_chain(a))
         if self.differential:
-            pos, neg = y.chunk(2, dim=1)
-            y = pos - neg
+            pairs = y.unflatten(1, (self._pair_groups, 2, -1))
+            y = (pairs[:, :, 0] - pairs[:, :, 1]).flatten(1, 2)
         if self.bias is not None:
             shape = (1, -1) + (1,) * (y.dim() - 2)
             y = y.add_(self.bias.view(shape))  # in place: y is a fresh output of the chain
+        return self._from_chain(y, a)
+
+    # The layout the chain sees (see the module docstring); the layers override these.
+    def _to_chain(self, a: Tensor) -> Tensor:
+        return a
+
+    def _from_chain(self, y: Tensor, a: Tensor) -> Tensor:
         return y
 
     def _mixed_forward(self, x: Tensor) -> Tensor:
@@ -96,6 +125,33 @@ class MixedLinear(_MixedMixin, nn.Linear):
     def _mac(self, x: Tensor, w: Tensor) -> Tensor:
         return F.linear(x, w)
 
+    def _to_chain(self, a: Tensor) -> Tensor:
+        return a.reshape(-1, a.shape[-1])  # every leading dimension is a separate MVM
+
+    def _from_chain(self, y: Tensor, a: Tensor) -> Tensor:
+        return y.reshape(*a.shape[:-1], self.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._mixed_forward(x)
+
+
+class MixedConv1d(_MixedMixin, nn.Conv1d):
+    """`nn.Conv1d` computed on the analog accelerator; ``hardware`` describes its chain.
+    The chain sees its outputs as one-row images (B, C, 1, L)."""
+
+    def __init__(self, *args, hardware: HardwareConfig | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._init_analog(hardware)
+
+    def _mac(self, x: Tensor, w: Tensor) -> Tensor:
+        return self._conv_forward(x, w, None)
+
+    def _to_chain(self, a: Tensor) -> Tensor:
+        return a.reshape(-1, a.shape[-2], 1, a.shape[-1])  # (B, C, L) or unbatched (C, L)
+
+    def _from_chain(self, y: Tensor, a: Tensor) -> Tensor:
+        return y.reshape(*a.shape[:-2], y.shape[1], a.shape[-1])
+
     def forward(self, x: Tensor) -> Tensor:
         return self._mixed_forward(x)
 
@@ -110,13 +166,20 @@ class MixedConv2d(_MixedMixin, nn.Conv2d):
     def _mac(self, x: Tensor, w: Tensor) -> Tensor:
         return self._conv_forward(x, w, None)
 
+    def _to_chain(self, a: Tensor) -> Tensor:
+        return a if a.dim() == 4 else a.unsqueeze(0)  # an unbatched (C, H, W) input
+
+    def _from_chain(self, y: Tensor, a: Tensor) -> Tensor:
+        return y if a.dim() == 4 else y.squeeze(0)
+
     def forward(self, x: Tensor) -> Tensor:
         return self._mixed_forward(x)
 
 
 MIXED_LAYERS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Linear: MixedLinear,
+    nn.Conv1d: MixedConv1d,
     nn.Conv2d: MixedConv2d,
 }
 
-__all__ = ["MIXED_LAYERS", "MixedConv2d", "MixedLinear"]
+__all__ = ["MIXED_LAYERS", "MixedConv1d", "MixedConv2d", "MixedLinear"]
