@@ -8,7 +8,13 @@ import yaml
 from typer.testing import CliRunner
 
 from mixsig.cli.main import app
-from mixsig.experiments.reproduce import FULL_BITS, FULL_SIGMA_TRAIN, SIGMA_TEST, plan
+from mixsig.experiments.reproduce import (
+    FULL_BITS,
+    FULL_SIGMA_TRAIN,
+    SIGMA_TEST,
+    describe_plan,
+    plan,
+)
 from mixsig.experiments.sweep import SweepConfig, expand
 
 runner = CliRunner()
@@ -58,6 +64,15 @@ def test_the_quick_plan_answers_the_4_bit_question_with_every_method_and_three_s
     }
     assert at4 == {(m, s) for m in ("P", "B1", "B2", "B3", "B4") for s in range(3)}
     assert len({r.key for r in runs}) < 45  # shared runs are trained once
+
+
+def test_the_plan_says_how_many_runs_train_and_what_they_share():
+    # it used to say "47 runs" and run 41
+    said = describe_plan(_runs(quick=True))
+    assert said == (
+        "41 runs (47 listed: 6 appear under two tags and run once), "
+        "4 float pre-trainings shared among them"
+    )
 
 
 def test_sweep_then_report_from_the_command_line(tmp_path):

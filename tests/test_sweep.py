@@ -16,6 +16,7 @@ from mixsig.config.io import ConfigError
 from mixsig.experiments.sweep import (
     TABLE_COLUMNS,
     SweepConfig,
+    SweepFailed,
     expand,
     load_sweep,
     run_key,
@@ -270,7 +271,9 @@ def test_a_lasting_failure_is_named_after_the_others_are_written(tmp_path):
     good, bad = runs
     out = tmp_path / "out"
     said: list[str] = []
-    with pytest.raises(RuntimeError, match=rf"1 of 2 sweep runs failed[\s\S]*{bad.key}: "):
+    with pytest.raises(
+        SweepFailed, match=rf"1 of 2 sweep runs failed[\s\S]*\[broken\] \(runs/{bad.key}\): DataError"
+    ):
         run_sweep(runs, out, workers=2, retries=1, progress=False, echo=said.append)
     assert any(bad.key in line and "/nonexistent" in line for line in said)
     assert "1 done (0 resumed), 0 skipped, 1 failed" in said[-1]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from mixsig.cli._errors import explained, fail, finite, int_list
+
 app = typer.Typer(
     help="mixsig: train mixed-signal (analog/optical) neural networks that survive few-level "
     "ADCs, noise and distortion.",
@@ -15,6 +17,7 @@ app = typer.Typer(
 
 
 @app.command()
+@explained
 def demo(
     epochs: int = typer.Option(4, min=1, help="float training epochs"),
     aware_epochs: int = typer.Option(2, min=1, help="hardware-aware fine-tuning epochs"),
@@ -40,6 +43,7 @@ def demo(
 
 
 @app.command()
+@explained
 def train(
     config: Path = typer.Argument(..., help="run config (YAML, see configs/runs/)"),
     out: Path | None = typer.Option(None, help="run folder (default: runs/<name>)"),
@@ -76,6 +80,7 @@ def train(
 
 
 @app.command("eval")
+@explained
 def eval_(
     checkpoint: Path = typer.Argument(..., help="a run folder or its checkpoint/ folder"),
     sigma_lsb: float = typer.Option(..., "--sigma-lsb", min=0.0, help="test noise, LSB"),
@@ -92,15 +97,17 @@ def eval_(
     """
     import json
 
+    from mixsig._atomic import atomic_write_text
     from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
     from mixsig.signal import set_adc_bits
-    from mixsig.train import CheckpointError, load_trained
+    from mixsig.train import load_trained
 
-    try:
-        model, cfg, data = load_trained(checkpoint)
-    except CheckpointError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    finite(sigma_lsb, "--sigma-lsb")
+    if json_path is not None and not json_path.parent.is_dir():
+        raise typer.BadParameter(
+            f"the folder of {json_path} does not exist; create it first", param_hint="--json"
+        )
+    model, cfg, data = load_trained(checkpoint)
     if bits is not None:
         set_adc_bits(model, bits)
     r = evaluate(model, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
@@ -119,10 +126,11 @@ def eval_(
             "equivalent": eq,
             "definition": EQUIVALENT_DEFINITION,
         }
-        json_path.write_text(json.dumps(payload, indent=1))
+        atomic_write_text(json_path, json.dumps(payload, indent=1))
 
 
 @app.command()
+@explained
 def compare(
     config: Path = typer.Argument(..., help="base run config (YAML)"),
     out: Path = typer.Option(..., help="folder for the runs and the summary tables"),
@@ -137,7 +145,7 @@ def compare(
     """
     import yaml
 
-    from mixsig.config import ConfigError, validate
+    from mixsig.config import validate
     from mixsig.experiments import compare_methods
     from mixsig.train import METHODS, TrainConfig
 
@@ -146,12 +154,8 @@ def compare(
     if bad or not ms:
         typer.echo(f"error: --methods must be from {', '.join(METHODS)}, got {methods!r}", err=True)
         raise typer.Exit(2)
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        cfg = validate(TrainConfig, yaml.safe_load(config.read_text()) or {}, source=str(config))
-    except (ValueError, OSError, ConfigError, yaml.YAMLError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    seed_list = int_list(seeds, "--seeds")
+    cfg = validate(TrainConfig, yaml.safe_load(config.read_text()) or {}, source=str(config))
     compare_methods(
         cfg, out, methods=ms, seeds=seed_list, echo=typer.echo, config_dir=config.parent
     )
@@ -159,6 +163,7 @@ def compare(
 
 
 @app.command("calibrate")
+@explained
 def calibrate_cmd(
     folder: Path = typer.Argument(..., help="measurement folder (darks/, flats/, ptc/, ...)"),
     out: Path = typer.Option(..., help="hardware YAML to write (maps and report beside it)"),
@@ -204,6 +209,7 @@ def calibrate_cmd(
 
 
 @app.command("mismatch")
+@explained
 def mismatch_cmd(
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
     draws: int = typer.Option(20, min=1, help="Monte-Carlo noise draws"),
@@ -218,7 +224,8 @@ def mismatch_cmd(
         "crosstalk 10 %·s); several, comma-separated, draw accuracy against s into --out",
     ),
     out: Path = typer.Option(
-        Path("docs/mismatch_severity.png"), help="figure (and .json) of a severity sweep"
+        Path("runs/mismatch/mismatch_severity.png"),
+        help="figure (and .json) of a severity sweep",
     ),
 ) -> None:
     """A network trained in silico meets a device with hidden mismatches: compare it with
@@ -237,20 +244,16 @@ def mismatch_cmd(
     from mixsig.experiments.mismatch import CALIBRATIONS, run_mismatch_experiment, run_severity
 
     if calibration not in CALIBRATIONS:
-        typer.echo(f"error: --calibration must be one of {', '.join(CALIBRATIONS)}", err=True)
-        raise typer.Exit(2)
+        fail(f"--calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}")
+    seed_list = int_list(seeds, "--seeds")
     try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         levels = [float(s) for s in severity.split(",") if s.strip()]
-        if not seed_list or not levels or not all(0 <= s <= 5 for s in levels):
-            raise ValueError
     except ValueError:
-        typer.echo(
-            "error: --seeds must be comma-separated integers and --severity comma-separated "
-            f"numbers in [0, 5], got {seeds!r} and {severity!r}",
-            err=True,
+        levels = []
+    if not levels or not all(0 <= s <= 5 for s in levels):
+        raise typer.BadParameter(
+            f"must be comma-separated numbers in [0, 5], got {severity!r}", param_hint="--severity"
         )
-        raise typer.Exit(2) from None
     if len(levels) > 1:
         run_severity(
             levels, seeds=seed_list, calibration=calibration, draws=draws, out=out, echo=typer.echo
@@ -271,8 +274,9 @@ def mismatch_cmd(
 
 
 @app.command("robustness")
+@explained
 def robustness_cmd(
-    out: Path = typer.Option(Path("docs/robustness_gamma.png"), help="figure to write"),
+    out: Path = typer.Option(Path("runs/robustness/robustness_gamma.png"), help="figure to write"),
     randomize: float = typer.Option(0.3, min=0.0, max=0.99, help="training randomisation ±"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
 ) -> None:
@@ -283,18 +287,13 @@ def robustness_cmd(
     """
     from mixsig.experiments.robustness import run_robustness
 
-    try:
-        seed_list = [int(x) for x in seeds.split(",") if x.strip()]
-    except ValueError:
-        seed_list = []
-    if not seed_list:
-        typer.echo(f"error: --seeds must be comma-separated integers, got {seeds!r}", err=True)
-        raise typer.Exit(2)
+    seed_list = int_list(seeds, "--seeds")
     run_robustness(randomize=randomize, seeds=seed_list, out=out, echo=typer.echo)
     typer.echo(f"wrote {out}")
 
 
 @app.command()
+@explained
 def reproduce(
     out: Path = typer.Option(Path("runs/reproduce"), help="folder of the runs and the report"),
     quick: bool = typer.Option(False, "--quick", help="4-bit answer in under 10 minutes"),
@@ -321,22 +320,27 @@ def reproduce(
       mixsig reproduce --cifar10 /data/cifar10 --mnist /data/mnist   # + optical vs Chang et al.
     """
     from mixsig.experiments.reproduce import reproduce as run
+    from mixsig.experiments.sweep import SweepFailed
 
     local = {k: str(v) for k, v in (("mnist", mnist), ("cifar10", cifar10)) if v is not None}
-    run(
-        out,
-        quick=quick,
-        seeds=seeds,
-        draws=draws,
-        scheduler=scheduler,
-        workers=workers,
-        local=local,
-        progress=progress,
-        echo=typer.echo,
-    )
+    try:
+        run(
+            out,
+            quick=quick,
+            seeds=seeds,
+            draws=draws,
+            scheduler=scheduler,
+            workers=workers,
+            local=local,
+            progress=progress,
+            echo=typer.echo,
+        )
+    except SweepFailed as err:
+        fail(str(err))
 
 
 @app.command()
+@explained
 def sweep(
     config: Path = typer.Argument(..., help="sweep spec (YAML: base, runs, grid)"),
     out: Path | None = typer.Option(None, help="sweep folder (default: runs/<name>)"),
@@ -357,27 +361,26 @@ def sweep(
 
       mixsig sweep configs/sweeps/bits.yaml --scheduler tcp://10.0.0.5:8786
     """
-    from mixsig.config import ConfigError
-    from mixsig.experiments.sweep import load_sweep, run_sweep
+    from mixsig.experiments.sweep import SweepFailed, load_sweep, run_sweep
 
+    spec, runs = load_sweep(config)
     try:
-        spec, runs = load_sweep(config)
-    except (ConfigError, OSError, ValueError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    table = run_sweep(
-        runs,
-        out or Path("runs") / spec.name,
-        scheduler=scheduler,
-        workers=workers,
-        retries=retries,
-        progress=progress,
-        echo=typer.echo,
-    )
+        table = run_sweep(
+            runs,
+            out or Path("runs") / spec.name,
+            scheduler=scheduler,
+            workers=workers,
+            retries=retries,
+            progress=progress,
+            echo=typer.echo,
+        )
+    except SweepFailed as err:
+        fail(str(err))
     typer.echo(f"table: {table}")
 
 
 @app.command()
+@explained
 def report(
     table: Path = typer.Argument(..., help="tidy results table (results.csv of a sweep)"),
     out: Path = typer.Option(..., help="report folder"),
@@ -409,6 +412,7 @@ def report(
 
 
 @app.command("check-config")
+@explained
 def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
     """Validate a hardware YAML file (and the measured-maps files it names) and print it with
     every default filled in.

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from mixsig.experiments.report import build_report
 from mixsig.experiments.sweep import SweepConfig, expand, run_sweep
+from mixsig.train import pretrain_key
 
 FULL_BITS = (2, 3, 4, 5, 6, 8)
 FULL_SIGMA_TRAIN = (0.0, 0.25, 0.5, 1.0)
@@ -189,6 +190,19 @@ def plan(
     }
 
 
+def describe_plan(runs: list) -> str:
+    """How many runs train, and what they share: a configuration listed under two tags (e.g.
+    P at 4 bits in both the method and the distortion study) is one run, keyed by its config;
+    runs that differ only after pre-training share one float pre-training."""
+    keys = {r.key for r in runs}
+    shared = len(runs) - len(keys)
+    pre = {pretrain_key(r.config) for r in runs}
+    text = f"{len(keys)} runs"
+    if shared:
+        text += f" ({len(runs)} listed: {shared} appear under two tags and run once)"
+    return text + f", {len(pre)} float pre-trainings shared among them"
+
+
 def reproduce(
     out: str | Path,
     *,
@@ -207,7 +221,7 @@ def reproduce(
     out = Path(out)
     spec = SweepConfig.model_validate(plan(quick, seeds, draws, local))
     runs = expand(spec, Path.cwd())
-    echo(f"{spec.name}: {len(runs)} runs into {out}")
+    echo(f"{spec.name}: {describe_plan(runs)}, into {out}")
     table = run_sweep(runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo)
     command = "mixsig " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     index = build_report(table, out / "report", title=spec.name, command=command)
@@ -217,4 +231,4 @@ def reproduce(
     return index
 
 
-__all__ = ["SIGMA_TEST", "base_config", "plan", "reproduce"]
+__all__ = ["SIGMA_TEST", "base_config", "describe_plan", "plan", "reproduce"]

@@ -50,7 +50,7 @@ lost. With Dask, a worker process that dies (killed, out of memory) is restarted
 and its task rescheduled on a live worker — Dask allows ``distributed.scheduler.allowed-failures``
 (default 3) such deaths per task before failing it with ``KilledWorker``. Runs that still fail
 do not stop the others: the table is written with everything that finished, then a
-`RuntimeError` names the failed keys and their errors.
+`SweepFailed` names the failed runs and their errors.
 
 Schedulers: ``None`` starts a `distributed.LocalCluster` of worker processes for the sweep (call
 `run_sweep` under ``if __name__ == "__main__":`` in scripts: workers are spawned); an address
@@ -81,6 +81,7 @@ from tqdm.auto import tqdm
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
 from mixsig.config.hardware import HardwareConfig
 from mixsig.config.io import ConfigError, format_validation_error, load_yaml, validate
+from mixsig.errors import MixsigError
 from mixsig.train import TrainConfig, pretrain, pretrain_key, run_training
 from mixsig.train.runner import CKPT_DIR
 
@@ -469,6 +470,26 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".strip()
 
 
+def _run_name(r: SweepRun) -> str:
+    """A run as a reader finds it: its name, tag and labels, and its folder key."""
+    labels = ", ".join(f"{k}={v}" for k, v in r.labels.items())
+    return f"{r.config.name} [{r.tag}{': ' + labels if labels else ''}] (runs/{r.key})"
+
+
+class SweepFailed(RuntimeError):
+    """Runs of a sweep that still failed after their retries; ``failures`` maps each run's
+    description (name, tag, labels, folder) to its error. The table holds every run that
+    finished."""
+
+    def __init__(self, failures: dict[str, str], total: int, table: Path) -> None:
+        self.failures = failures
+        lines = "\n".join(f"  {name}: {err}" for name, err in failures.items())
+        super().__init__(
+            f"{len(failures)} of {total} sweep runs failed ({table} holds the runs that "
+            f"finished):\n{lines}"
+        )
+
+
 def run_sweep(
     runs: Sequence[SweepRun],
     out: str | os.PathLike,
@@ -485,8 +506,9 @@ def run_sweep(
 
     ``scheduler``: None (a local cluster of ``workers`` processes with ``threads_per_worker``
     threads each, started and closed here), ``"inline"`` (serially, in this process) or the
-    address of a running Dask scheduler. Raises `RuntimeError` naming the runs that still
-    failed after ``retries`` retries, once the table holds every run that finished.
+    address of a running Dask scheduler. Raises `SweepFailed` naming the runs that still
+    failed after ``retries`` retries (each with its name, tag, labels and error), once the
+    table holds every run that finished.
     """
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -523,7 +545,7 @@ def run_sweep(
     def completed(key: str, outcome: dict | None, error: str | None) -> None:
         if error is not None:
             failures[key] = error
-            echo(f"run {key} failed: {error}")
+            echo(f"run {_run_name(unique[key])} failed: {error}")
         else:
             outcomes[key] = outcome
             if outcome.get("resumed"):
@@ -564,10 +586,8 @@ def run_sweep(
         f"{len(failures)} failed, of {len(unique)} runs -> {table}"
     )
     if failures:
-        lines = "\n".join(f"  {k}: {e}" for k, e in failures.items())
-        raise RuntimeError(
-            f"{len(failures)} of {len(unique)} sweep runs failed after {retries} retries "
-            f"({table} holds the runs that finished):\n{lines}"
+        raise SweepFailed(
+            {_run_name(unique[k]): e for k, e in failures.items()}, len(unique), table
         )
     return table
 
@@ -578,7 +598,7 @@ def _inline(todo, needs, pre, out: Path, retries: int, completed, bar) -> None:
             try:
                 return fn(*args), None
             except Exception as err:  # noqa: BLE001 - reported with the run's key
-                if i == retries:
+                if i == retries or isinstance(err, MixsigError):  # bad input: no retry helps
                     return None, _describe(err)
         raise AssertionError("unreachable")
 

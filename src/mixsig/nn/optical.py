@@ -87,6 +87,7 @@ import torch
 from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
+from mixsig.config.io import ConfigError
 from mixsig.optics.doe import phase_scale, quantize_phase, wrap_phase
 from mixsig.optics.fftconv import OTF, fft_convolve_otf, otf
 from mixsig.optics.sampling import FourierSampling
@@ -312,8 +313,8 @@ class OpticalConv2d(nn.Module):
         optical axis (point reflection), so output pixel (i, j) of the tile centred at d_t is
         the camera pixel at offset d_t + (H//2 − i, W//2 − j): each channel's crop is read
         point-reflected (module docstring). ``axis_px``: the sensor pixel (row, col) on the
-        optical axis; None puts it at the centre (H_s//2, W_s//2). Raises ``ValueError`` when
-        a tile falls outside the sensor."""
+        optical axis; None puts it at the centre (H_s//2, W_s//2). Raises `ConfigError` (the
+        hardware's maps do not fit the layer) when a tile falls outside the sensor."""
         hs, ws = (int(v) for v in sensor_shape)
         ay, ax = (hs // 2, ws // 2) if axis_px is None else (int(v) for v in axis_px)
         h, w = self.image_size
@@ -323,7 +324,7 @@ class OpticalConv2d(nn.Module):
         rows, cols = rows.expand(-1, h, w), cols.expand(-1, h, w)
         r0, r1, c0, c1 = int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
         if r0 < 0 or c0 < 0 or r1 >= hs or c1 >= ws:
-            raise ValueError(
+            raise ConfigError(
                 f"{self._tiles_text()}: the camera tiles cover sensor rows {r0}…{r1} and "
                 f"columns {c0}…{c1} with the optical axis at sensor pixel {(ay, ax)}, outside "
                 f"the measured {hs}×{ws} sensor maps; move the axis (sensor_axis_px) or measure "

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mixsig.config.io import ConfigError
+
 from .base import Distortion, as_float_tensor, check_finite
 
 __all__ = ["GainOffset"]
@@ -189,7 +191,7 @@ class GainOffset(Distortion):
                     f"{tuple(t.shape)}"
                 )
         if not self.materialized and self.sensor_maps is not None:
-            raise ValueError(
+            raise ConfigError(
                 f"GainOffset: measured sensor maps of shape {tuple(self.sensor_maps[0].shape)} "
                 f"cannot be applied to outputs of shape {tuple(x.shape)}: only a layer that "
                 "knows where its outputs fall on the sensor (mixsig.nn.OpticalConv2d) crops "
