@@ -9,6 +9,13 @@ that names the field, never a silently ignored setting.
 Units: signal levels are in the layer's own (input) units unless named otherwise; noise
 `sigma_lsb` is in LSB of the ADC it precedes; distortion offsets are fractions of the ADC's
 full scale.
+
+Ranges: every number has a physical range (in its field's description, with its units), chosen
+so that a chain built from in-range values maps its whole ADC input range to finite values in
+float32, forward and backward (`mixsig.signal.chain.check_finite_chain` refuses the rare
+combination that still does not, e.g. several large polynomials in a row). Integers are strict:
+a boolean (``bits: true``), a float (``seed: 1.0e23``) or a string is refused, never converted;
+a number given as a boolean is refused too.
 """
 
 from __future__ import annotations
@@ -18,10 +25,64 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
-Bits = Annotated[int, Field(ge=1, le=16, description="resolution in bits, 1-16")]
-Fraction = Annotated[float, Field(ge=0.0, lt=1.0, description="fraction in [0, 1)")]
+
+def _not_bool(v: object) -> object:
+    """Refuse a boolean where a number is expected (pydantic would read ``true`` as 1.0)."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected a number, got the boolean {str(v).lower()}")
+    return v
+
+
+#: an integer and nothing else: booleans, floats (``1.0e23``) and strings are refused
+Int = Annotated[int, Strict()]
+#: a real number (an int or a float; a numeric string as YAML reads ``1e3``), never a boolean
+Real = Annotated[float, BeforeValidator(_not_bool)]
+
+#: the largest seed: the chain derives the seed·4 + k of each noise source from it and torch's
+#: generators take seeds below 2^64
+SEED_MAX = 2**62 - 1
+#: the largest magnitude of a signal level (fixed ranges, noise floor), in the signal's units:
+#: far beyond any physical full scale, and small enough that gain (≤ 1e6) × level stays finite
+#: in float32 through every stage
+LEVEL_MAX = 1e6
+#: the largest magnitude of a dimensionless transfer-curve parameter (polynomial coefficients,
+#: LUT knots, soft saturation)
+CURVE_MAX = 1e3
+
+Bits = Annotated[Int, Field(ge=1, le=16, description="resolution in bits, 1-16")]
+Fraction = Annotated[Real, Field(ge=0.0, lt=1.0, description="fraction in [0, 1)")]
+Seed = Annotated[
+    Int, Field(ge=0, le=SEED_MAX, description=f"seed, an integer in [0, 2^62 − 1 = {SEED_MAX}]")
+]
+Level = Annotated[
+    Real,
+    Field(
+        ge=-LEVEL_MAX,
+        le=LEVEL_MAX,
+        description="signal level in the quantizer's input units, in [-1e6, 1e6]",
+    ),
+]
+CurveValue = Annotated[
+    Real, Field(ge=-CURVE_MAX, le=CURVE_MAX, description="dimensionless, in [-1e3, 1e3]")
+]
+#: the smallest spacing of a LUT's input knots (fraction of full scale): keeps its slopes finite
+LUT_MIN_SPACING = 1e-6
+#: shot noise, photo-electrons per unit of signal: at the largest level (1e6) the Poisson rate
+#: stays ≤ 1e15, far below the 2^63 ≈ 9.2e18 beyond which torch.poisson returns garbage
+#: (measured: a rate of 1e19 gives −9.2e18), and sqrt(level/k) stays finite in float32
+SHOT_MIN, SHOT_MAX = 1e-6, 1e9
+Pixel = Annotated[Int, Field(ge=0, le=1_000_000, description="pixel index, 0-1e6")]
+Shift = Annotated[Real, Field(ge=-1000.0, le=1000.0, description="pixels, in [-1000, 1000]")]
 
 
 class _Strict(BaseModel):
@@ -50,10 +111,14 @@ class QuantizerConfig(_Strict):
     bits: Bits = 4
     signed: bool = False
     range: Literal["fixed", "calibrated", "learned"] = "calibrated"
-    lo: float | None = Field(None, description="lower end of the range (range=fixed)")
-    hi: float | None = Field(None, description="upper end of the range (range=fixed)")
+    lo: Level | None = Field(
+        None, description="lower end of the range (range=fixed), input units, in [-1e6, 1e6]"
+    )
+    hi: Level | None = Field(
+        None, description="upper end of the range (range=fixed), input units, in [-1e6, 1e6]"
+    )
     calibration: Literal["percentile", "max", "mse"] = "mse"
-    percentile: float = Field(99.99, gt=50.0, le=100.0, description="percentile in (50, 100]")
+    percentile: Real = Field(99.99, gt=50.0, le=100.0, description="percentile in (50, 100]")
 
     @model_validator(mode="after")
     def _range(self):
@@ -70,7 +135,9 @@ class QuantizerConfig(_Strict):
 class GainConfig(_Strict):
     """Analog gain (exposure) before the ADC; learned when ``learned`` is true."""
 
-    init: float = Field(1.0, gt=0.0, description="initial gain, > 0")
+    init: Real = Field(
+        1.0, ge=1e-6, le=1e6, description="initial gain, ADC input units per layer unit, 1e-6-1e6"
+    )
     learned: bool = True
 
 
@@ -97,8 +164,8 @@ class WeightConfig(_Strict):
     bits: Bits | None = Field(4, description="1-16, or null for float weights")
     granularity: Literal["per_tensor", "per_channel"] = "per_tensor"
     realisation: Literal["signed", "differential"] = "signed"
-    mismatch_rel_std: float = Field(0.0, ge=0.0, le=1.0, description="ε std in W(1+ε)+δ, 0-1")
-    mismatch_abs_std: float = Field(
+    mismatch_rel_std: Real = Field(0.0, ge=0.0, le=1.0, description="ε std in W(1+ε)+δ, 0-1")
+    mismatch_abs_std: Real = Field(
         0.0, ge=0.0, le=1.0, description="δ std in W(1+ε)+δ, fraction of max|W|, 0-1"
     )
 
@@ -114,39 +181,66 @@ class NoiseConfig(_Strict):
     source: how training draws the Gaussian noise (see `mixsig.signal.noise`).
     """
 
-    sigma_lsb: float = Field(0.5, ge=0.0, le=64.0, description="std in LSB, 0-64")
-    shot_electrons_per_unit: float | None = Field(None, gt=0.0, description="> 0 electrons/unit")
-    floor_std: float = Field(0.0, ge=0.0, description="std in ADC input units, >= 0")
+    sigma_lsb: Real = Field(0.5, ge=0.0, le=64.0, description="std in LSB, 0-64")
+    shot_electrons_per_unit: Real | None = Field(
+        None,
+        ge=SHOT_MIN,
+        le=SHOT_MAX,
+        description="photo-electrons per unit of signal (ADC input units), 1e-6-1e9",
+    )
+    floor_std: Real = Field(
+        0.0, ge=0.0, le=LEVEL_MAX, description="std in ADC input units, 0-1e6"
+    )
     source: Literal["pool", "exact"] = Field(
         "pool", description="training noise: 'pool' (fast) or 'exact'; evaluation is exact"
     )
-    seed: int | None = Field(None, description="seed of the layer's noise generators")
+    seed: Seed | None = Field(
+        None, description="seed of the layer's noise generators, an integer in [0, 2^62 − 1]"
+    )
 
 
 class _DistortionBase(_Strict):
     randomize: Fraction = Field(0.0, description="per-batch randomisation ±fraction, in [0, 1)")
-    seed: int | None = None
+    seed: Seed | None = Field(
+        None, description="seed of the distortion's draws, an integer in [0, 2^62 − 1]"
+    )
 
 
 class GammaConfig(_DistortionBase):
     kind: Literal["gamma"] = "gamma"
-    gamma: float = Field(1.0, gt=0.0, le=10.0, description="exponent, in (0, 10]")
+    gamma: Real = Field(1.0, ge=0.01, le=10.0, description="exponent, dimensionless, 0.01-10")
 
 
 class PolynomialConfig(_DistortionBase):
     kind: Literal["polynomial"] = "polynomial"
-    coeffs: list[float] = Field(description="c_0, c_1, ... of f(u) = Σ c_k u^k", min_length=1)
+    coeffs: list[CurveValue] = Field(
+        description="c_0, c_1, ... of f(u) = Σ c_k u^k (u: fraction of full scale), 1-16 "
+        "coefficients, each dimensionless in [-1e3, 1e3]",
+        min_length=1,
+        max_length=16,
+    )
 
 
 class SoftSaturationConfig(_DistortionBase):
     kind: Literal["soft_saturation"] = "soft_saturation"
-    a: float = Field(ge=0.0, description="f(u) = u/(1+a|u|), a >= 0")
+    a: Real = Field(
+        ge=0.0, le=CURVE_MAX, description="f(u) = u/(1+a|u|), dimensionless, in [0, 1e3]"
+    )
 
 
 class LUTConfig(_DistortionBase):
     kind: Literal["lut"] = "lut"
-    inputs: list[float] = Field(min_length=2, description="strictly increasing knots")
-    values: list[float] = Field(min_length=2, description="non-decreasing values")
+    inputs: list[CurveValue] = Field(
+        min_length=2,
+        max_length=4096,
+        description="knots u_k, fractions of full scale in [-1e3, 1e3], strictly increasing, "
+        "at least 1e-6 apart; 2-4096 knots",
+    )
+    values: list[CurveValue] = Field(
+        min_length=2,
+        max_length=4096,
+        description="f(u_k), fractions of full scale in [-1e3, 1e3], non-decreasing",
+    )
 
     @model_validator(mode="after")
     def _monotone(self):
@@ -158,6 +252,12 @@ class LUTConfig(_DistortionBase):
         for i in range(1, len(self.inputs)):
             if not self.inputs[i] > self.inputs[i - 1]:
                 raise ValueError(f"inputs must be strictly increasing (inputs[{i}])")
+            if self.inputs[i] - self.inputs[i - 1] < LUT_MIN_SPACING:
+                raise ValueError(
+                    f"inputs must be at least {LUT_MIN_SPACING:g} apart, so that the slopes "
+                    f"stay finite (inputs[{i}] − inputs[{i - 1}] = "
+                    f"{self.inputs[i] - self.inputs[i - 1]:g})"
+                )
             if self.values[i] < self.values[i - 1]:
                 raise ValueError(f"values must be non-decreasing (values[{i}])")
         return self
@@ -173,11 +273,13 @@ class GainOffsetConfig(_DistortionBase):
     ``sensor_axis_px`` (row, col; default the sensor's centre (H_s//2, W_s//2))."""
 
     kind: Literal["gain_offset"] = "gain_offset"
-    gain_std: float = Field(0.0, ge=0.0, le=1.0, description="PRNU std, 0-1")
-    offset_std: float = Field(0.0, ge=0.0, le=1.0, description="DSNU std, fraction of full scale")
+    gain_std: Real = Field(0.0, ge=0.0, le=1.0, description="PRNU std, dimensionless, 0-1")
+    offset_std: Real = Field(
+        0.0, ge=0.0, le=1.0, description="DSNU std, fraction of full scale, 0-1"
+    )
     per: Literal["pixel", "channel"] = "pixel"
     maps: str | None = Field(None, min_length=1, description=".npz with gain and offset maps")
-    sensor_axis_px: tuple[int, int] | None = Field(
+    sensor_axis_px: tuple[Pixel, Pixel] | None = Field(
         None, description="sensor pixel (row, col) on the optical axis, for sensor maps"
     )
 
@@ -218,8 +320,10 @@ class CrosstalkConfig(_DistortionBase):
 
 class MisregistrationConfig(_DistortionBase):
     kind: Literal["misregistration"] = "misregistration"
-    shift_px: tuple[float, float] = (0.0, 0.0)
-    scale: float = Field(1.0, gt=0.5, lt=2.0, description="magnification, in (0.5, 2)")
+    shift_px: tuple[Shift, Shift] = Field(
+        (0.0, 0.0), description="(dy, dx) in pixels, each in [-1000, 1000]"
+    )
+    scale: Real = Field(1.0, gt=0.5, lt=2.0, description="magnification, in (0.5, 2)")
 
 
 DistortionConfig = Annotated[

@@ -11,8 +11,13 @@ Owns the on-disk format of a training run's state and its integrity checks:
 
 A reader follows ``checkpoint.json`` to a weights file whose hash it checks, so a kill at any
 moment leaves either the previous complete checkpoint or the new one. Nothing is ever
-unpickled; a truncated, corrupt or foreign file is refused with a `CheckpointError` that says
-which file and what is wrong.
+unpickled; a truncated, corrupt or foreign file, a sidecar whose keys are missing or of the
+wrong type (`validate_meta`), and weights holding NaN or ±Inf are refused with a
+`CheckpointError` that says which file, key or tensor and what is wrong.
+
+`survey_checkpoint_folder` sorts what a checkpoint folder holds: the sidecar, weights files,
+incomplete temporary files of the atomic writer (a write killed before its rename; safe to
+remove, `is_partial_write`) and anything else — which a run never deletes or overwrites.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
@@ -34,10 +41,66 @@ from mixsig.errors import MixsigError
 
 FORMAT = "mixsig-checkpoint/1"
 SIDECAR = "checkpoint.json"
+WEIGHTS = re.compile(r"state-\d{9}\.safetensors")
+# `mixsig._atomic.atomic_write_bytes` writes ``<dir>/.<name>.<8 random chars>.tmp``, then renames
+TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp")
 
 
 class CheckpointError(MixsigError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+class _Optimizer(BaseModel):
+    """The sidecar's ``optimizer``: Adam's hyper-parameters and non-tensor state ({} if none)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    param_groups: list[dict[str, Any]] | None = None
+    scalars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("scalars")
+    @classmethod
+    def _indices(cls, v: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        bad = [k for k in v if not k.isdigit()]
+        if bad:
+            raise ValueError(f"keys must be parameter indices, got {bad[:3]}")
+        return v
+
+
+class _Sidecar(BaseModel):
+    """The keys every sidecar has (`save_checkpoint`); a run's own keys are validated by it."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    format: str
+    weights: str = Field(pattern=r"^[^/\\]+\.safetensors$")
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    optimizer: _Optimizer = Field(default_factory=_Optimizer)
+
+
+def validate_meta(schema: type[BaseModel], meta: dict[str, Any], path: Path) -> BaseModel:
+    """``meta`` (a sidecar's contents) checked against ``schema``; a `CheckpointError` naming
+    ``path`` and every missing or invalid key otherwise."""
+    try:
+        return schema.model_validate(meta)
+    except ValidationError as err:
+        raise CheckpointError(f"{path}: invalid checkpoint sidecar: {_issues(err)}") from None
+
+
+def _issues(err: ValidationError) -> str:
+    """'key 'epoch' is missing; key 'phase': ...' — at most five, each naming its key."""
+    out = []
+    for e in err.errors()[:5]:
+        key = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "missing":
+            out.append(f"key {key!r} is missing")
+        else:
+            out.append(f"key {key!r}: {e['msg']} (got {_short(e.get('input'))})")
+    return "; ".join(out)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @dataclass
@@ -128,7 +191,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise CheckpointError(f"{sidecar} is not a {FORMAT} checkpoint (format: {got!r})")
-    weights = sidecar.parent / str(meta.get("weights", ""))
+    validate_meta(_Sidecar, meta, sidecar)
+    weights = sidecar.parent / meta["weights"]
     if not weights.is_file():
         raise CheckpointError(f"{sidecar} refers to {weights.name}, which is missing")
     size = weights.stat().st_size
@@ -149,7 +213,24 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         if head not in groups:
             raise CheckpointError(f"{weights} holds an unexpected tensor {k!r}")
         groups[head][rest] = v
+    _check_finite(tensors, weights)
     return Checkpoint(groups["model"], groups["optim"], groups["rng"], meta, sidecar)
+
+
+def _check_finite(tensors: dict[str, Tensor], weights: Path) -> None:
+    """Refuse weights or optimizer state holding NaN or ±Inf (a run that diverged, or an
+    edited file): naming the first such tensor, they are never evaluated nor trained on."""
+    for k, v in tensors.items():
+        if not v.is_floating_point():
+            continue
+        bad = ~torch.isfinite(v)
+        if bool(bad.any()):
+            n_nan = int(torch.isnan(v).sum())
+            raise CheckpointError(
+                f"{weights}: tensor {k!r} {tuple(v.shape)} holds non-finite values "
+                f"({n_nan} NaN, {int(bad.sum()) - n_nan} ±Inf of {v.numel()}); the run diverged "
+                "or the file was altered — refusing to use it"
+            )
 
 
 def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
@@ -198,5 +279,105 @@ def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:
         state.setdefault(int(idx), {}).update(scalars)
     try:
         opt.load_state_dict({"state": state, "param_groups": om["param_groups"]})
-    except (KeyError, ValueError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{ckpt.path}: optimizer state does not fit: {err}") from None
+
+
+# -- what a checkpoint folder holds -----------------------------------------------------------
+@dataclass
+class CheckpointFolder:
+    """`survey_checkpoint_folder`: a checkpoint folder's entries, sorted."""
+
+    sidecar: Path | None = None
+    weights: list[Path] = field(default_factory=list)
+    partial: list[Path] = field(default_factory=list)  # killed writes: safe to remove
+    foreign: list[str] = field(default_factory=list)  # "path (why)": never touched
+
+
+def survey_checkpoint_folder(directory: str | os.PathLike) -> CheckpointFolder:
+    """Sort ``directory``'s entries (an absent folder is empty): the sidecar, weights files
+    (``state-<step>.safetensors``), incomplete temporary files of the atomic writer, and
+    anything else — including a *complete* temporary file, which a run does not remove."""
+    d = Path(directory)
+    found = CheckpointFolder()
+    if not d.exists():
+        return found
+    if not d.is_dir() or d.is_symlink():
+        found.foreign.append(f"{d} (not a folder)")
+        return found
+    for p in sorted(d.iterdir()):
+        if p.is_symlink() or not p.is_file():
+            found.foreign.append(f"{p} (not a plain file)")
+        elif p.name == SIDECAR:
+            found.sidecar = p
+        elif WEIGHTS.fullmatch(p.name):
+            found.weights.append(p)
+        elif is_partial_write(p, lambda t: t == SIDECAR or WEIGHTS.fullmatch(t) is not None):
+            found.partial.append(p)
+        else:
+            found.foreign.append(f"{p} ({_why_foreign(p)})")
+    return found
+
+
+def _why_foreign(p: Path) -> str:
+    if TEMPORARY.fullmatch(p.name):
+        return (
+            "a complete temporary file never renamed into place: the run was killed between "
+            "writing and renaming it; it is not part of the checkpoint — remove it to go on"
+        )
+    return "not a file of a mixsig checkpoint"
+
+
+def is_partial_write(path: Path, target_ok) -> bool:
+    """Whether ``path`` is provably an incomplete temporary file of the atomic writer: its
+    name is ``.<target>.<8 chars>.tmp`` with ``target_ok(target)``, it is a plain file, and
+    its contents stop short — a safetensors file shorter than its own header says, or JSON
+    (an object) cut before its end. Such a file was never renamed into place, so no checkpoint
+    refers to it; removing it loses nothing."""
+    m = TEMPORARY.fullmatch(path.name)
+    if m is None or not target_ok(m["target"]) or path.is_symlink() or not path.is_file():
+        return False
+    if m["target"].endswith(".safetensors"):
+        return _truncated_safetensors(path)
+    return _truncated_json(path)
+
+
+def _truncated_safetensors(path: Path) -> bool:
+    """An 8-byte header length, the JSON header, the data: cut somewhere before the end."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+        if len(head) < 9:
+            return True  # nothing, or not even the header's first byte, was written
+        n = int.from_bytes(head[:8], "little")
+        if head[8:9] != b"{" or n > 100 << 20:
+            return False  # not a safetensors header
+        if size < 8 + n:
+            return True
+        try:
+            header = json.loads(head[8:] + fh.read(n - 1))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return False
+    if not isinstance(header, dict) or (header.get("__metadata__") or {}).get("format") != FORMAT:
+        return False
+    try:
+        end = max(
+            (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0
+        )
+    except (KeyError, IndexError, TypeError, ValueError):
+        return False
+    return size < 8 + n + end
+
+
+def _truncated_json(path: Path) -> bool:
+    """Empty, or a JSON object cut before its end (what every atomic JSON write here is)."""
+    text = path.read_bytes()
+    if not text:
+        return True
+    if not text.lstrip().startswith(b"{"):
+        return False
+    try:
+        json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True
+    return False
