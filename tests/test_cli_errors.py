@@ -110,3 +110,12 @@ def test_a_sensor_too_small_for_the_optical_tiles_is_refused_with_exit_2(tmp_pat
     res = _invoke("train", _write(tmp_path / "run.yaml", run), "--out", tmp_path / "out")
     assert res.exit_code == 2, res.output
     assert "outside the measured 12×12 sensor" in res.output
+
+
+@pytest.mark.parametrize("option", ["--mnist", "--cifar10"])
+def test_reproduce_checks_local_data_before_the_sweep_starts(tmp_path, option):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    res = _invoke("reproduce", "--quick", "--out", out, option, tmp_path / "empty")
+    assert res.exit_code == 2, res.output
+    assert "empty" in res.output and not out.exists()

@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mixsig.data import load_local
 from mixsig.experiments.report import build_report
 from mixsig.experiments.sweep import SweepConfig, expand, run_sweep
 from mixsig.train import pretrain_key
@@ -217,9 +218,12 @@ def reproduce(
 ) -> Path:
     """Run (or continue) the reproduction into ``out`` and build its report in
     ``out/report``; returns the path of the report's ``index.html``. ``local``: data set name
-    → folder, for the optical CNN on full MNIST / Fashion-MNIST / grey CIFAR-10."""
+    → folder, for the optical CNN on full MNIST / Fashion-MNIST / grey CIFAR-10; each
+    folder's files are read and checked before the sweep starts (`DataError` naming them)."""
     out = Path(out)
     spec = SweepConfig.model_validate(plan(quick, seeds, draws, local))
+    for name, root in (local or {}).items():  # every file read and checked before any run
+        load_local(name, root, grayscale=name == "cifar10", limit_train=1, limit_test=1)
     runs = expand(spec, Path.cwd())
     echo(f"{spec.name}: {describe_plan(runs)}, into {out}")
     table = run_sweep(runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo)
