@@ -386,7 +386,8 @@ def report(
     out: Path = typer.Option(..., help="report folder"),
     title: str = typer.Option("mixsig reproduction", help="title of the page"),
     calibration: Path | None = typer.Option(
-        None, help="report folder of `mixsig calibrate` (<stem>_report/): adds its fits"
+        None,
+        help="report folder of `mixsig calibrate --out <stem>.yaml` (<stem>_report/): adds its fits",
     ),
 ) -> None:
     """Build the report (figures, CSV/Markdown tables, verdict, self-contained HTML) from a
@@ -396,7 +397,7 @@ def report(
 
       mixsig report runs/reproduce/results.csv --out runs/reproduce/report
 
-      mixsig report runs/lab/results.csv --out runs/lab/report --calibration configs/cam_report
+      mixsig report runs/lab/results.csv --out runs/lab/report --calibration configs/camera1_report
     """
     from mixsig.experiments.report import build_report
 
