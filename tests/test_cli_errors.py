@@ -1,6 +1,8 @@
 """Bad input at the command line ends with one line naming the option, field or file and exit
 status 2 — never a traceback — and demo-like commands never write into the repository."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import typer
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from mixsig.cli.main import app
 
 runner = CliRunner()
+CONFIGS = Path(__file__).parent.parent / "configs"
 
 TINY = {
     "name": "tiny",
@@ -119,3 +122,18 @@ def test_reproduce_checks_local_data_before_the_sweep_starts(tmp_path, option):
     res = _invoke("reproduce", "--quick", "--out", out, option, tmp_path / "empty")
     assert res.exit_code == 2, res.output
     assert "empty" in res.output and not out.exists()
+
+
+def test_check_config_validates_run_configs_and_sweep_specs(tmp_path):
+    res = _invoke("check-config", CONFIGS / "runs" / "p_4bit.yaml")
+    assert res.exit_code == 0 and "name: p_4bit" in res.output
+    res = _invoke("check-config", CONFIGS / "sweeps" / "bits.yaml")
+    assert res.exit_code == 0 and "sweep bits: 12 valid runs" in res.output
+    bad_run = _write(tmp_path / "run.yaml", {**TINY, "method": {"name": "P9"}})
+    res = _invoke("check-config", bad_run)
+    assert res.exit_code == 2 and "method.name" in res.output
+    bad_sweep = _write(tmp_path / "sweep.yaml", {"base": TINY, "grid": {"hardware.adc.bits": [40]}})
+    res = _invoke("check-config", bad_sweep)
+    assert res.exit_code == 2 and "hardware.adc.bits" in res.output
+    res = _invoke("check-config", bad_run, "--kind", "nonsense")
+    assert res.exit_code == 2 and "--kind" in res.output

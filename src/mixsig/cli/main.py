@@ -387,7 +387,8 @@ def report(
     title: str = typer.Option("mixsig reproduction", help="title of the page"),
     calibration: Path | None = typer.Option(
         None,
-        help="report folder of `mixsig calibrate --out <stem>.yaml` (<stem>_report/): adds its fits",
+        help="report folder of `mixsig calibrate --out <stem>.yaml` (<stem>_report/): adds "
+        "its fits",
     ),
 ) -> None:
     """Build the report (figures, CSV/Markdown tables, verdict, self-contained HTML) from a
@@ -412,25 +413,72 @@ def report(
     typer.echo(f"report: {index}")
 
 
+_SWEEP_KEYS = {"base", "runs", "grid"}
+_RUN_KEYS = {"data", "model", "method", "pretrain", "aware", "eval", "hardware", "seed", "name"}
+
+
+def _config_kind(path: Path) -> str:
+    """sweep (base/runs/grid), run (a run config's sections) or hardware: what ``path`` holds."""
+    import yaml
+
+    from mixsig.config import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    keys = set(data) if isinstance(data, dict) else set()
+    return "sweep" if keys & _SWEEP_KEYS else "run" if keys & _RUN_KEYS else "hardware"
+
+
 @app.command("check-config")
 @explained
-def check_config(path: Path = typer.Argument(..., help="hardware YAML file")) -> None:
-    """Validate a hardware YAML file (and the measured-maps files it names) and print it with
-    every default filled in.
+def check_config(
+    path: Path = typer.Argument(..., help="a hardware YAML, a run config or a sweep spec"),
+    kind: str = typer.Option(
+        "auto",
+        help="hardware, run or sweep; auto: a sweep has base/runs/grid, a run config "
+        "any of its sections (data, model, method, ...), anything else is hardware",
+    ),
+) -> None:
+    """Validate a hardware YAML (and the measured-maps files it names), a run config (and its
+    hardware) or a sweep spec (every expanded run); print it with every default filled in.
 
-    Example: mixsig check-config configs/optical_camera.yaml
+    Examples:
+
+      mixsig check-config configs/optical_camera.yaml
+
+      mixsig check-config configs/runs/p_4bit.yaml
+
+      mixsig check-config configs/sweeps/bits.yaml
     """
     import yaml
 
-    from mixsig.config import ConfigError, load_yaml
+    from mixsig.config import load_yaml
     from mixsig.signal import build_chain
 
-    try:
-        hw = load_yaml(path)
-        build_chain(hw)  # reads and checks every maps file the YAML names
-    except (ConfigError, ValueError) as err:  # MapFileError is a ValueError
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    if kind not in ("auto", "hardware", "run", "sweep"):
+        raise typer.BadParameter(
+            f"must be auto, hardware, run or sweep, got {kind!r}", param_hint="--kind"
+        )
+    kind = _config_kind(path) if kind == "auto" else kind
+    if kind == "sweep":
+        from mixsig.experiments.sweep import load_sweep
+
+        spec, runs = load_sweep(path)
+        for r in runs:  # reads and checks every maps file each run's hardware names
+            build_chain(r.config.resolved_hardware(path.parent))
+        typer.echo(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        typer.echo(f"# sweep {spec.name}: {len(runs)} valid runs")
+        return
+    if kind == "run":
+        from mixsig.train import TrainConfig
+
+        cfg = load_yaml(path, TrainConfig)
+        build_chain(cfg.resolved_hardware(path.parent))
+        typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        return
+    hw = load_yaml(path)
+    build_chain(hw)  # reads and checks every maps file the YAML names
     typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False))
 
 
