@@ -14,6 +14,12 @@ N(0, 1) values the evaluation requests, drawn in the same request sizes with tor
 generator (``Tensor.normal_``). Evaluation mode draws every value fresh (no pooled noise), so
 these draws are a floor on the Monte-Carlo cost that no restructuring of the evaluation removes.
 
+The optical CNN (``--optical``, default on): the same 20 draws over the same images through
+`mixsig.models.optical_cnn` (an `OpticalConv2d` front in DOE space, 8 signed kernels, 16-level
+DOE, read by a 4-bit camera with 0.5 LSB of noise; the configuration of
+``configs/runs/optical_p_4bit.yaml``), against 20 float passes of the same network with an
+ideal camera (no noise, no ADC rounding): the optics and the digital rest in float.
+
     .venv/bin/python benchmarks/bench_eval.py --json bench_eval.json
 """
 
@@ -49,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-decompose", dest="decompose", action="store_false", help="skip the decomposition"
     )
+    ap.add_argument(
+        "--no-optical", dest="optical", action="store_false", help="skip the optical CNN"
+    )
+    ap.add_argument("--optical-only", action="store_true", help="only the optical CNN")
     args = ap.parse_args(argv)
     rounds = 2 if args.quick else args.rounds
     n_test = 200 if args.quick else N_TEST
@@ -56,6 +66,76 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     x = torch.rand(n_test, 1, 28, 28)
     y = torch.randint(0, 10, (n_test,))
+    result: dict = {}
+    if not args.optical_only:
+        result.update(digital(args, rounds, x, y))
+    if args.optical or args.optical_only:
+        result["optical"] = optical(rounds, x, y, args.float_batch)
+    if args.json:
+        write_json(args.json, result)
+    return 0
+
+
+def interleaved(float_passes, monte_carlo, rounds: int) -> tuple[list, list, list]:
+    """Per-round times of both, alternating which goes first; and their ratios."""
+    float_passes(), monte_carlo()  # warm-up
+    tf, tm, ratios = [], [], []
+    for r in range(rounds):
+        order = [float_passes, monte_carlo] if r % 2 == 0 else [monte_carlo, float_passes]
+        t = {}
+        for f in order:
+            t0 = time.perf_counter()
+            f()
+            t[f] = time.perf_counter() - t0
+        tf.append(t[float_passes])
+        tm.append(t[monte_carlo])
+        ratios.append(t[monte_carlo] / t[float_passes])
+    return tf, tm, ratios
+
+
+def optical(rounds: int, x: torch.Tensor, y: torch.Tensor, float_batch: int) -> dict:
+    """The optical CNN's Monte-Carlo evaluation against its float passes (module docstring)."""
+    from mixsig.models import optical_cnn
+    from mixsig.signal import set_output_quantization, set_sigma_lsb
+
+    hw = mixsig.HardwareConfig.model_validate(
+        {
+            "dac": {"bits": 4, "range": "fixed", "lo": 0.0, "hi": 1.0},
+            "weights": {"bits": None},
+            "noise": {"sigma_lsb": 0.5},
+            "adc": {"bits": 4, "signed": False},
+        }
+    )
+    model = optical_cnn(28, out_channels=8, kernel_size=5, parameterisation="doe", hardware=hw)
+    mixsig.calibrate(model, [x[:500]])
+    model.eval()
+    ideal = set_sigma_lsb(set_output_quantization(copy.deepcopy(model), False), 0.0).eval()
+    n = len(x)
+
+    def float_passes() -> None:
+        with torch.no_grad():
+            for _ in range(DRAWS):
+                for i in range(0, n, float_batch):
+                    ideal(x[i : i + float_batch]).argmax(1)
+
+    def monte_carlo() -> None:
+        evaluate(model, x, y, draws=DRAWS, seed=0)
+
+    tf, tm, ratios = interleaved(float_passes, monte_carlo, rounds)
+    r = statistics.median(ratios)
+    print(f"optical CNN: float 20 passes {statistics.median(tf) * 1e3:.1f} ms, Monte-Carlo")
+    print(f"  20 draws {statistics.median(tm) * 1e3:.1f} ms (medians)")
+    print(f"ratio_optical_mc_vs_float: {r:.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
+    return {
+        "ratio_mc_vs_float": r,
+        "float_ms": statistics.median(tf) * 1e3,
+        "mc_ms": statistics.median(tm) * 1e3,
+    }
+
+
+def digital(args, rounds: int, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """The small CNN's Monte-Carlo evaluation against its float passes (module docstring)."""
+    n_test = len(x)
     net = small_cnn(28).eval()
     model = mixsig.convert(copy.deepcopy(net), mixsig.HardwareConfig())
     mixsig.calibrate(model, [x[:500]])
@@ -69,18 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     def monte_carlo() -> None:
         evaluate(model, x, y, draws=DRAWS, seed=0)
 
-    float_passes(), monte_carlo()  # warm-up
-    tf, tm, ratios = [], [], []
-    for r in range(rounds):
-        order = [float_passes, monte_carlo] if r % 2 == 0 else [monte_carlo, float_passes]
-        t = {}
-        for f in order:
-            t0 = time.perf_counter()
-            f()
-            t[f] = time.perf_counter() - t0
-        tf.append(t[float_passes])
-        tm.append(t[monte_carlo])
-        ratios.append(t[monte_carlo] / t[float_passes])
+    tf, tm, ratios = interleaved(float_passes, monte_carlo, rounds)
     r = statistics.median(ratios)
     print(f"torch {torch.__version__}, 2 threads, {rounds} rounds, {DRAWS} draws x {n_test} images")
     print(f"float: 20 passes {statistics.median(tf) * 1e3:.1f} ms (median)")
@@ -95,9 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.decompose:
         result.update(decompose(monte_carlo, float_passes, rounds))
-    if args.json:
-        write_json(args.json, result)
-    return 0
+    return result
 
 
 def decompose(monte_carlo, float_passes, rounds: int) -> dict:

@@ -4,8 +4,11 @@ Owns `evaluate` and `MCResult`. Every draw runs the whole test set through the n
 chain (evaluation mode: every noise value a fresh draw, shot noise Poisson); draws are batched —
 the test set is replicated along the batch dimension in chunks — rather than looped, which is
 exactly equivalent because every sample's noise is independent. For a `nn.Sequential` whose first
-random part is a mixed-signal (or optical) layer, the deterministic part before its noise — the
-input DAC and the analog MAC — is computed once per image and shared by all draws. Reported: the
+random part is a mixed-signal or optical layer, the deterministic part before its noise — the
+input DAC and the analog MAC, or the optics — is computed once per image and shared by all
+draws. A mixed-signal layer's draws are grouped per chunk of images; an optical layer
+(``monte_carlo_order = "batched"``) keeps the plain batched order, so its accuracies are bitwise
+those of the full forward, draw by draw. Reported: the
 mean ± std of the per-draw accuracies, per-class accuracy and the confusion matrix summed over
 draws.
 
@@ -93,6 +96,29 @@ def _predict_batched(model: nn.Module, x: Tensor, runs: int, batch_size: int) ->
     return preds.view(runs, n)
 
 
+#: the most memory the analog results of a whole test set may take to be kept for all draws
+CACHE_BYTES = 2 << 30
+
+
+def _predict_cached_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_size: int):
+    """`_predict_batched`'s order of draws — the same noise values meet the same images, so the
+    same predictions — with the deterministic part (everything up to the layer's analog
+    result) computed once per image and kept for all draws; without the cache when the test
+    set's analog results would take more than `CACHE_BYTES`."""
+    n = len(x)
+    first = layer.analog_result(prefix(x[:1]))
+    if first.element_size() * first.numel() * n > CACHE_BYTES:
+        return _predict_batched(nn.Sequential(prefix, layer, suffix), x, runs, batch_size)
+    analog = torch.cat(
+        [layer.analog_result(prefix(x[i : i + batch_size])) for i in range(0, n, batch_size)]
+    )
+    preds = torch.empty(runs * n, dtype=torch.long)
+    for start in range(0, runs * n, batch_size):
+        idx = torch.arange(start, min(start + batch_size, runs * n)) % n
+        preds[start : start + len(idx)] = suffix(layer.readout(analog[idx])).argmax(1)
+    return preds.view(runs, n)
+
+
 def _predict_shared_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_size: int):
     """The deterministic part — everything up to the first layer's analog result — once per
     image; the readout (noise, ADC) and the rest once per draw, draws batched together."""
@@ -142,6 +168,8 @@ def evaluate(
         split = _split_at_first_readout(model)
         if split is None or runs == 1:
             preds = _predict_batched(model, x, runs, batch_size)
+        elif getattr(split[1], "monte_carlo_order", None) == "batched":
+            preds = _predict_cached_prefix(*split, x, runs, batch_size)
         else:
             preds = _predict_shared_prefix(*split, x, runs, batch_size)
     preds = preds.view(runs, n)
