@@ -11,6 +11,7 @@ and a wrong estimator (sign, factor, convention) fails it.
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -354,7 +355,13 @@ def test_calibrate_folder_writes_maps_figures_and_report(calibrated):
     assert gain.shape == offset.shape == (2, 32, 32)
     go = GainOffset(gain=torch.from_numpy(gain), offset=torch.from_numpy(offset))
     assert go(torch.zeros(1, 2, 32, 32)).shape == (1, 2, 32, 32)
-    np.testing.assert_allclose(maps["offset"], maps["offset_dn"] / report.full_scale_dn)
+    # the offset is the chain's, before its transfer curve: f(offset) = offset_dn/full scale
+    # (= offset_dn/full scale for this linear camera, up to the fitted gamma ≈ 1)
+    f = report.fits[f"transfer_{report.transfer_choice}"].predict
+    np.testing.assert_allclose(
+        f(maps["offset"]), maps["offset_dn"] / report.full_scale_dn, rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(maps["offset"], maps["offset_dn"] / report.full_scale_dn, rtol=0.01)
 
 
 # ----------------------------------------------------------------------------- bad inputs
@@ -430,6 +437,99 @@ def test_nan_is_refused(tmp_path):
     assert "1 nan" in msg and "need finite" in msg
     with pytest.raises(CalibrationError, match="NaN"):
         fit_gamma(np.array([1.0, 2.0, 3.0]), np.array([0.1, np.nan, 0.3]))
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _npz_bytes(**arrays: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+_GOOD = np.arange(2 * 8 * 8, dtype=np.uint16).reshape(2, 8, 8)
+_OBJECT = np.array([{"a": 1}, None], dtype=object)
+
+
+def _corrupt_member(data: bytes) -> bytes:
+    """An .npz whose stored array data has one byte flipped: its CRC-32 no longer matches."""
+    i = data.index(b"\x93NUMPY") + 200  # inside the first member's array data
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+
+
+def _png_bytes() -> bytes:
+    buf = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 65536, (32, 32), dtype=np.uint16)
+    Image.fromarray(noise).save(buf, format="png")
+    return buf.getvalue()
+
+
+def _tiff_bytes() -> bytes:
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, _GOOD, photometric="minisblack")
+    return buf.getvalue()
+
+
+# (file name, bytes, what the message must say): every unreadable frame file is refused by name
+BAD_FRAME_FILES = [
+    ("objects.npy", lambda: _npy_bytes(_OBJECT), "found python objects (dtype object)"),
+    ("truncated.npy", lambda: _npy_bytes(_GOOD)[:-40], "file is truncated"),
+    ("header_only.npy", lambda: _npy_bytes(_GOOD)[:60], "no valid .npy header"),
+    ("text.npy", lambda: b"these are not frames\n" * 4, "no valid .npy header"),
+    ("empty.npy", lambda: b"", "no valid .npy header"),
+    ("zip.npy", lambda: _npz_bytes(frames=_GOOD), "found a zip archive"),
+    ("rank4.npy", lambda: _npy_bytes(np.zeros((1, 2, 8, 8))), "need one frame (h, w) or a stack"),
+    ("rank1.npy", lambda: _npy_bytes(np.zeros(8)), "need one frame (h, w) or a stack"),
+    ("text_dtype.npy", lambda: _npy_bytes(np.full((8, 8), "a")), "need a real numeric array"),
+    ("complex.npy", lambda: _npy_bytes(np.ones((8, 8), complex)), "need a real numeric array"),
+    ("inf.npy", lambda: _npy_bytes(np.full((8, 8), np.inf)), "need finite values"),
+    ("objects.npz", lambda: _npz_bytes(frames=_OBJECT), "'frames': found python objects"),
+    ("text.npz", lambda: b"these are not frames\n" * 4, "no readable .npz archive"),
+    ("truncated.npz", lambda: _npz_bytes(frames=_GOOD)[:-30], "no readable .npz archive"),
+    ("crc.npz", lambda: _corrupt_member(_npz_bytes(frames=_GOOD)), "'frames': found corrupt"),
+    ("array.npz", lambda: _npy_bytes(_GOOD), "found a single .npy array"),
+    ("truncated.tif", lambda: _tiff_bytes()[:200], "corrupt or truncated tiff"),
+    ("text.tif", lambda: b"these are not frames\n" * 4, "corrupt or truncated tiff"),
+    ("truncated.png", lambda: _png_bytes()[:1000], "corrupt or truncated png"),
+    ("text.png", lambda: b"these are not frames\n" * 4, "corrupt or truncated png"),
+]
+
+
+@pytest.mark.parametrize("name, make, says", BAD_FRAME_FILES, ids=[c[0] for c in BAD_FRAME_FILES])
+def test_unreadable_frame_files_are_refused_by_name(tmp_path, name, make, says):
+    path = tmp_path / name
+    path.write_bytes(make())
+    with pytest.raises(CalibrationError) as e:
+        read_frames(path)
+    msg = str(e.value)
+    assert str(path) in msg and says in msg.lower(), msg
+    # never numpy's advice to load the file with pickling enabled
+    assert "allow_pickle" not in msg and "unsafe" not in msg.lower(), msg
+
+
+def test_an_unreadable_frame_file_ends_mixsig_calibrate_with_its_name(tmp_path):
+    """The command line: one line naming the file, exit status 2, no traceback."""
+    from typer.testing import CliRunner
+
+    from mixsig.cli.main import app
+
+    cam = SyntheticCamera(CameraParams(shape=(16, 16)), seed=0)
+    write_calibration_folder(cam, tmp_path / "lab", n_darks=4, n_flats=4)
+    runner = CliRunner()
+    for name, data in (("flats_c.npy", _npy_bytes(_OBJECT)), ("flats_c.npy", b"\x93NUMPY")):
+        (tmp_path / "lab" / "flats" / name).write_bytes(data)
+        args = ["calibrate", str(tmp_path / "lab"), "--out", str(tmp_path / "hw.yaml")]
+        res = runner.invoke(app, [*args, "--adc-bits", "4"])
+        assert res.exit_code == 2, res.output
+        assert res.exception is None or isinstance(res.exception, SystemExit)
+        assert "flats_c.npy" in res.output and "Traceback" not in res.output
+        assert "allow_pickle" not in res.output and "unsafe" not in res.output
+    with pytest.raises(CalibrationError, match=r"flats_c\.npy: found no valid \.npy header"):
+        calibrate_folder(tmp_path / "lab", tmp_path / "hw.yaml", adc_bits=4)
 
 
 def test_bad_levels_csv_is_refused(tmp_path):

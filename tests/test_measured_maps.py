@@ -1,6 +1,9 @@
 """Measured distortion maps named in a hardware YAML (``maps:``): reading them, resolving their
 paths, and cropping a camera's sensor maps to an optical layer's tiles at the right pixels."""
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -79,7 +82,7 @@ def test_read_maps_refuses_bad_files_by_name(tmp_path):
         read_maps(p, ("gain", "offset"))
     p = tmp_path / "obj.npz"
     np.savez(p, gain=np.array([{"a": 1}], dtype=object), offset=np.zeros(1))
-    with pytest.raises(MapFileError, match="not a readable NumPy .npz"):  # never unpickled
+    with pytest.raises(MapFileError, match=r"'gain': found Python objects"):  # never unpickled
         read_maps(p, ("gain", "offset"))
     p = tmp_path / "single.npy"
     np.save(p, np.zeros((4, 4)))
@@ -98,6 +101,72 @@ def test_read_maps_refuses_bad_files_by_name(tmp_path):
     p = _write_maps(tmp_path / "str.npz", gain=np.array(["a", "b"]))
     with pytest.raises(MapFileError, match="must be numeric"):
         read_maps(p, ("gain",))
+
+
+def _npy_bytes(a):
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _npz_bytes(**arrays):
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _zip_bytes(**members: bytes) -> bytes:
+    """An .npz written member by member (``name.npy`` → bytes), to hold broken members."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            z.writestr(f"{name}.npy", data)
+    return buf.getvalue()
+
+
+def _flip_byte_in_data(data: bytes) -> bytes:
+    i = data.index(b"\x93NUMPY") + 200  # inside the first member's array data: bad CRC-32
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+
+
+_MAPS = {"gain": np.zeros((8, 8)), "offset": np.zeros((8, 8))}
+_OFFSET = _npy_bytes(np.zeros((8, 8)))
+# (name, file bytes, what the message must say)
+BAD_MAP_FILES = [
+    (
+        "objects",
+        lambda: _npz_bytes(gain=np.array([{"a": 1}], dtype=object), offset=np.zeros(1)),
+        "'gain': found Python objects (dtype object)",
+    ),
+    ("text", lambda: b"these are not maps\n" * 4, "not a readable NumPy .npz archive"),
+    ("truncated", lambda: _npz_bytes(**_MAPS)[:-30], "not a readable NumPy .npz archive"),
+    ("bad_crc", lambda: _flip_byte_in_data(_npz_bytes(**_MAPS)), "'gain': found corrupt data"),
+    (
+        "truncated_member",
+        lambda: _zip_bytes(gain=_npy_bytes(np.zeros((64, 64)))[:300], offset=_OFFSET),
+        "'gain': found 172 of the 32768 bytes of a (64, 64) float64 array",
+    ),
+    (
+        "not_an_array",
+        lambda: _zip_bytes(gain=b"x", offset=_OFFSET),
+        "'gain': found no valid .npy header",
+    ),
+    ("strings", lambda: _npz_bytes(gain=np.array(["a"]), offset=np.zeros(1)), "must be numeric"),
+]
+
+
+@pytest.mark.parametrize("name, make, says", BAD_MAP_FILES, ids=[c[0] for c in BAD_MAP_FILES])
+def test_map_file_errors_name_the_file_and_never_repeat_numpys_unsafe_advice(
+    tmp_path, name, make, says
+):
+    p = tmp_path / f"{name}.npz"
+    p.write_bytes(make())
+    with pytest.raises(MapFileError) as e:
+        read_maps(p, ("gain", "offset"))
+    msg = str(e.value)
+    assert str(p) in msg and says in msg, msg
+    # numpy's own text for a pickled or object array advises loading it "unsafely"
+    assert "allow_pickle" not in msg and "unsafe" not in msg.lower(), msg
 
 
 def test_per_sample_maps_and_kernels_are_used_exactly(tmp_path):

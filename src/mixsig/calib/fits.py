@@ -630,15 +630,20 @@ def inverse_transfer(v: np.ndarray, transfer: Transfer, *, iterations: int = 60)
 
     ``transfer`` is f (e.g. a `GammaFit`'s ``predict``, odd-extended or extrapolated below 0
     like mixsig's transfer modules). It must be strictly increasing over the inputs that
-    cover ``v`` (checked on a 4097-point grid; a `CalibrationError` otherwise). Each value is
-    bracketed by the grid and then bisected on f itself, to float precision.
+    cover ``v`` (checked on a grid of up to 4097 points; a `CalibrationError` otherwise). Each
+    value is bracketed by the grid and then bisected on f itself, to float precision.
     """
     v = np.asarray(v, dtype=np.float64)
     if v.size == 0:
         return v.copy()
-    lo, hi = _bracket(transfer, float(v.min()), float(v.max()))
+    v_min, v_max = float(v.min()), float(v.max())
+    lo, hi = _bracket(transfer, v_min, v_max)
     grid = np.linspace(lo, hi, 4097)
     f = np.asarray(transfer(grid), dtype=np.float64)
+    i0 = int(np.flatnonzero(f <= v_min)[-1]) if np.any(f <= v_min) else 0
+    i1 = int(np.flatnonzero(f >= v_max)[0]) + 1 if np.any(f >= v_max) else grid.size
+    grid, f = grid[i0 : max(i1, i0 + 2)], f[i0 : max(i1, i0 + 2)]  # the inputs the data need
+    lo, hi = float(grid[0]), float(grid[-1])
     if not (np.all(np.isfinite(f)) and np.all(np.diff(f) > 0)):
         raise CalibrationError(
             f"linearising: the transfer curve is not strictly increasing on [{lo:.3g}, "
@@ -654,7 +659,9 @@ def inverse_transfer(v: np.ndarray, transfer: Transfer, *, iterations: int = 60)
     return 0.5 * (a + b)
 
 
-def linearise(dn: np.ndarray, *, transfer: Transfer | None, full_scale_dn: float | None):
+def linearise(
+    dn: np.ndarray, *, transfer: Transfer | None, full_scale_dn: float | None
+) -> np.ndarray:
     """DN above the dark level → DN of the linear signal, ``fs·f⁻¹(dn/fs)`` (module docstring,
     item 6); ``dn`` itself (as float64) without ``transfer``."""
     dn = np.asarray(dn, dtype=np.float64)
@@ -699,9 +706,14 @@ def _linear_per_dn(linear_dn: np.ndarray, transfer: Transfer | None, fs: float) 
 class FixedPatternFit:
     """Per-pixel gain (PRNU) and offset (DSNU) maps of the sensor.
 
-    ``gain`` is g (dimensionless, mean 0), ``offset_dn`` the DSNU map in DN (mean 0),
-    ``dark_dn`` the mean dark level, ``dark_map_dn`` the per-pixel dark level. The stds are
-    corrected for the temporal noise left in maps averaged over finitely many frames.
+    ``gain`` is g (dimensionless, mean 0) of the linear signal, ``offset_dn`` the DSNU map in
+    DN as the dark frames show it (mean 0), ``dark_dn`` the mean dark level, ``dark_map_dn``
+    the per-pixel dark level. ``offset_linear_dn`` is the DSNU in the linear domain (DN of
+    the linear signal, module docstring item 6): the offset o·full_scale that mixsig's chain
+    adds before the transfer curve, f(o) = offset_dn/full_scale; it equals ``offset_dn`` for
+    a linear camera (``transfer=None``), as do the other ``*_linear_dn`` values their DN
+    counterparts. The stds are corrected for the temporal noise left in maps averaged over
+    finitely many frames.
     """
 
     gain: np.ndarray = field(repr=False)
@@ -717,22 +729,52 @@ class FixedPatternFit:
     offset_map_stderr_dn: float
     n_flats: int
     n_darks: int
+    offset_linear_dn: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    flat_signal_linear_dn: float = math.nan
+    dsnu_std_linear_dn: float = math.nan
+    transfer: Transfer | None = field(default=None, repr=False)
+    full_scale_dn: float | None = None  # with ``transfer``: the full scale of the linear domain
     confidence: str = (
         "std standard errors σ/√(2(N−1)) over N pixels (the population the maps are drawn "
         "from); per-pixel map errors from the temporal noise averaged over the frames"
     )
+
+    def __post_init__(self) -> None:
+        if self.offset_linear_dn is None:  # a linear camera: the linear domain is DN itself
+            self.offset_linear_dn = self.offset_dn
+        if math.isnan(self.flat_signal_linear_dn):
+            self.flat_signal_linear_dn = self.flat_signal_dn
+        if math.isnan(self.dsnu_std_linear_dn):
+            self.dsnu_std_linear_dn = self.dsnu_std_dn
+
+    @property
+    def linearised(self) -> bool:
+        """True when fitted through the camera's transfer curve (``transfer``)."""
+        return self.transfer is not None
 
     @property
     def residual_rms(self) -> float:
         """Temporal noise left per pixel in the gain map (its standard error)."""
         return self.gain_map_stderr
 
+    def _check_full_scale(self, full_scale_dn: float) -> float:
+        fs = float(full_scale_dn)
+        if self.linearised and not math.isclose(fs, float(self.full_scale_dn), rel_tol=1e-12):  # type: ignore[arg-type]
+            raise CalibrationError(
+                f"fixed pattern: the maps were linearised with a full scale of "
+                f"{self.full_scale_dn:.6g} DN, found full_scale_dn={fs:.6g}; need the same "
+                "full scale (or fit again)"
+            )
+        return fs
+
     def offset(self, full_scale_dn: float) -> np.ndarray:
-        """The DSNU map as a fraction of full scale (mixsig's ``GainOffset`` offset o)."""
-        return self.offset_dn / float(full_scale_dn)
+        """The DSNU map as mixsig's ``GainOffset`` offset o: a fraction of full scale in the
+        linear domain, added before the transfer curve (``offset_dn/full_scale_dn`` for a
+        linear camera)."""
+        return self.offset_linear_dn / self._check_full_scale(full_scale_dn)
 
     def parameters(self) -> list[Param]:
-        return [
+        rows = [
             Param("prnu_std", self.prnu_std, self.prnu_std_stderr, "relative gain"),
             Param("dsnu_std_dn", self.dsnu_std_dn, self.dsnu_std_dn_stderr, "DN"),
             Param("dark_dn", self.dark_dn, math.nan, "DN"),
@@ -740,12 +782,20 @@ class FixedPatternFit:
             Param("gain_map_stderr", self.gain_map_stderr, math.nan, "per pixel"),
             Param("offset_map_stderr_dn", self.offset_map_stderr_dn, math.nan, "DN per pixel"),
         ]
+        if self.linearised:
+            rows += [
+                Param("dsnu_std_linear_dn", self.dsnu_std_linear_dn, math.nan, "linear DN"),
+                Param("flat_signal_linear_dn", self.flat_signal_linear_dn, math.nan, "linear DN"),
+            ]
+        return rows
 
     def to_config(self, *, full_scale_dn: float) -> GainOffsetConfig:
+        """The maps' statistics for mixsig (``maps="statistics"``), in the linear domain."""
+        fs = self._check_full_scale(full_scale_dn)
         return _config(
             GainOffsetConfig,
             gain_std=self.prnu_std,
-            offset_std=self.dsnu_std_dn / float(full_scale_dn),
+            offset_std=self.dsnu_std_linear_dn / fs,
             per="pixel",
         )
 
@@ -755,24 +805,13 @@ def _temporal_var(frames: np.ndarray) -> float:
     return float(frames.var(axis=0, ddof=1).mean())
 
 
-def fit_fixed_pattern(
-    flats: np.ndarray,
-    darks: np.ndarray,
-    *,
-    camera_bits: int | None = None,
-    max_saturated_fraction: float = 1e-3,
-) -> FixedPatternFit:
-    """PRNU and DSNU maps from ≥ 2 flat fields (one exposure) and ≥ 2 dark frames.
-
-    Flats with more than ``max_saturated_fraction`` of their pixels at the top code
-    (``2^camera_bits − 1``, or the integer dtype's maximum) are refused: a clipped pixel has
-    lost its gain. Float flats are only checked when ``camera_bits`` is given.
-    """
+def _check_pattern_frames(
+    flats: np.ndarray, darks: np.ndarray, camera_bits: int | None, max_saturated: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flats and darks as float64 stacks, after the checks of `fit_fixed_pattern`."""
     flats = check_finite(np.asarray(flats), "flat fields")
     if camera_bits is not None or flats.dtype.kind in "iu":
-        check_saturation(
-            flats, "flat fields", camera_bits=camera_bits, max_fraction=max_saturated_fraction
-        )
+        check_saturation(flats, "flat fields", camera_bits=camera_bits, max_fraction=max_saturated)
     darks = check_finite(np.asarray(darks), "dark frames")
     if flats.ndim != 3 or darks.ndim != 3:
         raise CalibrationError(
@@ -782,34 +821,67 @@ def fit_fixed_pattern(
     check_same_shape([("flats", flats), ("darks", darks)], "fixed pattern")
     require_levels(flats.shape[0], 2, "fixed pattern: flat-field frames")
     require_levels(darks.shape[0], 2, "fixed pattern: dark frames")
-    flats = flats.astype(np.float64)
-    darks = darks.astype(np.float64)
+    return flats.astype(np.float64), darks.astype(np.float64)
+
+
+def fit_fixed_pattern(
+    flats: np.ndarray,
+    darks: np.ndarray,
+    *,
+    camera_bits: int | None = None,
+    max_saturated_fraction: float = 1e-3,
+    transfer: Transfer | None = None,
+    full_scale_dn: float | None = None,
+) -> FixedPatternFit:
+    """PRNU and DSNU maps from ≥ 2 flat fields (one exposure) and ≥ 2 dark frames.
+
+    Flats with more than ``max_saturated_fraction`` of their pixels at the top code
+    (``2^camera_bits − 1``, or the integer dtype's maximum) are refused: a clipped pixel has
+    lost its gain. Float flats are only checked when ``camera_bits`` is given.
+
+    ``transfer`` (the camera's fitted transfer curve f on normalised signal) with
+    ``full_scale_dn``: the mean flat and the dark map are linearised (module docstring, item
+    6), so g is the PRNU of the linear signal and the offset that of mixsig's chain (before
+    f); the DN-domain DSNU (``offset_dn``, ``dsnu_std_dn``) is kept as measured. Without it
+    the camera is taken to be linear.
+    """
+    flats, darks = _check_pattern_frames(flats, darks, camera_bits, max_saturated_fraction)
     n_f, n_d = flats.shape[0], darks.shape[0]
     dark_map = darks.mean(axis=0)
     dark_dn = float(dark_map.mean())
     dsnu = dark_map - dark_dn
     var_dark_t = _temporal_var(darks)
-    flat = flats.mean(axis=0) - dark_map
-    signal = float(flat.mean())
-    if not signal > 0:
+    flat_mean = flats.mean(axis=0)
+    signal_dn = float((flat_mean - dark_map).mean())
+    if not signal_dn > 0:
         raise CalibrationError(
-            f"fixed pattern: found flat fields {signal:.4g} DN above the dark level; need "
+            f"fixed pattern: found flat fields {signal_dn:.4g} DN above the dark level; need "
             "flats clearly brighter than the darks"
         )
+    fs = None if transfer is None else _full_scale(full_scale_dn, "fixed pattern")
+    kw = dict(transfer=transfer, full_scale_dn=fs)
+    offset_lin = linearise(dsnu, **kw)
+    s_flat = linearise(flat_mean - dark_dn, **kw)
+    flat = s_flat - offset_lin
+    signal = float(flat.mean())
     gain = flat / signal - 1.0
+    # temporal noise of the averaged maps, carried into the linear domain by 1/f′
+    c_flat = float(np.mean(_linear_per_dn(s_flat, transfer, fs or 1.0) ** 2))
+    c_dark = float(np.mean(_linear_per_dn(offset_lin, transfer, fs or 1.0) ** 2))
     var_flat_t = _temporal_var(flats)
     n_pix = gain.size
-    noise_gain = (var_flat_t / n_f + var_dark_t / n_d) / signal**2
+    noise_gain = (c_flat * var_flat_t / n_f + c_dark * var_dark_t / n_d) / signal**2
     noise_dark = var_dark_t / n_d
     prnu = math.sqrt(max(float(gain.var(ddof=1)) - noise_gain, 0.0))
     dsnu_std = math.sqrt(max(float(dsnu.var(ddof=1)) - noise_dark, 0.0))
+    dsnu_lin = math.sqrt(max(float(offset_lin.var(ddof=1)) - c_dark * noise_dark, 0.0))
     k = 1.0 / math.sqrt(2 * (n_pix - 1))
     return FixedPatternFit(
         gain=gain,
         offset_dn=dsnu,
         dark_map_dn=dark_map,
         dark_dn=dark_dn,
-        flat_signal_dn=signal,
+        flat_signal_dn=signal_dn,
         prnu_std=prnu,
         prnu_std_stderr=prnu * k + math.sqrt(noise_gain) * k,
         dsnu_std_dn=dsnu_std,
@@ -818,6 +890,11 @@ def fit_fixed_pattern(
         offset_map_stderr_dn=math.sqrt(noise_dark),
         n_flats=n_f,
         n_darks=n_d,
+        offset_linear_dn=offset_lin,
+        flat_signal_linear_dn=signal,
+        dsnu_std_linear_dn=dsnu_lin,
+        transfer=transfer,
+        full_scale_dn=fs,
     )
 
 
@@ -1146,7 +1223,8 @@ class CrosstalkFit:
     Residuals: the kernel minus the fitted default 3×3 kernel (what ``strength`` misses, e.g.
     diagonal or longer-range leakage), as fractions of the impulse's total signal.
     ``mean_offset_px``: the mean sub-pixel position of the impulses relative to their peak
-    pixel (what the sub-pixel model took out of the kernel).
+    pixel (what the sub-pixel model took out of the kernel). ``linearised``: fitted on frames
+    mapped through the camera's transfer curve (the kernel of the light, before the curve).
     """
 
     kernel: np.ndarray = field(repr=False)
@@ -1161,6 +1239,7 @@ class CrosstalkFit:
         "bootstrap over the impulses (sub-pixel positions fixed; their error adds a bias of "
         "about −1.8·|δ|, see fit_crosstalk)"
     )
+    linearised: bool = False
 
     def parameters(self) -> list[Param]:
         c = tuple(n // 2 for n in self.kernel.shape)
@@ -1247,14 +1326,20 @@ def fit_crosstalk(
     subpixel: Literal["affine", "each", "none"] = "affine",
     n_boot: int = 200,
     seed: int = 0,
+    transfer: Transfer | None = None,
+    full_scale_dn: float | None = None,
 ) -> CrosstalkFit:
     """Mean impulse response from frames of isolated bright pixels / point sources.
 
     Each frame is dark-subtracted (``dark``: map or scalar, DN) and flat-field corrected
-    (divided by ``1 + gain`` when a PRNU map is given). Impulses are the local maxima of their
-    ``(2·radius + 1)²`` window above ``threshold_fraction`` of the frame's maximum, at least
-    ``radius`` from the border (impulses must be further apart than ``2·radius``). Each window
-    is normalised to sum 1.
+    (divided by ``1 + gain`` when a PRNU map is given). With ``transfer`` (the camera's fitted
+    transfer curve f) and ``full_scale_dn`` the frames are first linearised and the dark
+    subtracted in the linear domain (`linear_signal`, module docstring item 6): mixsig's
+    crosstalk acts on the light, before f, and a compressive f (gamma < 1) would otherwise
+    lift the neighbours of each peak and overstate the strength. Impulses are the local
+    maxima of their ``(2·radius + 1)²`` window above ``threshold_fraction`` of the frame's
+    maximum, at least ``radius`` from the border (impulses must be further apart than
+    ``2·radius``). Each window is normalised to sum 1.
 
     ``subpixel="none"``: the kernel is the mean window. Otherwise an impulse that lands
     between pixel centres (misregistration, which mixsig models as a bilinear resampling
@@ -1279,7 +1364,7 @@ def fit_crosstalk(
         frames = frames[None]
     if frames.ndim != 3:
         raise CalibrationError(f"impulse frames: found shape {frames.shape}; need (n_frames, H, W)")
-    sig = frames.astype(np.float64) - np.asarray(dark, dtype=np.float64)
+    sig = linear_signal(frames, dark, transfer=transfer, full_scale_dn=full_scale_dn)
     if gain is not None:
         if np.shape(gain) != frames.shape[1:]:
             raise CalibrationError(
@@ -1341,7 +1426,17 @@ def fit_crosstalk(
         kernel_se, s_se = np.full(kernel.shape, np.nan), math.nan
     rms, rmax = _residual_stats(kernel - _default_kernel(strength, kernel.shape))
     mean_off = (float(offsets[:, 0].mean()), float(offsets[:, 1].mean()))
-    return CrosstalkFit(kernel, kernel_se, strength, s_se, n_imp, mean_off, rms, rmax)
+    return CrosstalkFit(
+        kernel,
+        kernel_se,
+        strength,
+        s_se,
+        n_imp,
+        mean_off,
+        rms,
+        rmax,
+        linearised=transfer is not None,
+    )
 
 
 # ----------------------------------------------------------------------------- misregistration

@@ -27,19 +27,27 @@ Input levels
 
 Checks (used by the readers and the fits): `check_finite` (NaN/inf), `check_same_shape`,
 `check_saturation` (fraction of pixels at the camera's maximum code), `require_levels`.
+
+Every failure to read a frame file -- corrupt or truncated data, a ``.npy`` of Python objects
+(never unpickled: ``allow_pickle=False``), a wrong rank, a non-numeric or complex dtype, NaN or
+infinite values, an unreadable file -- is a `CalibrationError` naming the file and saying what
+was found and what is needed (in mixsig's words, never the underlying library's).
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Sequence
+import struct
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mixsig.errors import MixsigError
+from mixsig.signal.distortion.map_file import NPY_READ_ERRORS, npy_problem, npz_member_problem
 
 __all__ = [
     "FRAME_SUFFIXES",
@@ -68,7 +76,7 @@ class CalibrationError(MixsigError):
 def check_finite(frames: np.ndarray, what: str) -> np.ndarray:
     """Return ``frames``; raise if any value is NaN or infinite."""
     a = np.asarray(frames)
-    if a.dtype.kind in "fc":
+    if a.dtype.kind == "f":
         bad = ~np.isfinite(a)
         if bad.any():
             n_nan = int(np.isnan(a).sum())
@@ -77,7 +85,9 @@ def check_finite(frames: np.ndarray, what: str) -> np.ndarray:
                 f"of shape {a.shape}; need finite values only (mask or re-acquire those frames)"
             )
     elif a.dtype.kind not in "iub":
-        raise CalibrationError(f"{what}: found dtype {a.dtype}; need a real numeric array")
+        raise CalibrationError(
+            f"{what}: found dtype {a.dtype}; need a real numeric array (integer or float)"
+        )
     return a
 
 
@@ -140,6 +150,11 @@ def require_levels(found: int, needed: int, what: str) -> None:
 
 
 # ----------------------------------------------------------------------------- frame readers
+#: What decoding a corrupt or truncated image file may raise (besides the library's own).
+_DECODE_ERRORS = (OSError, ValueError, EOFError, struct.error, zlib.error)
+_PNG_MODES = ("L", "I;16", "I;16B", "I;16L", "I")
+
+
 def _as_stack(a: np.ndarray, path: Path) -> np.ndarray:
     if a.ndim == 2:
         a = a[None]
@@ -153,16 +168,54 @@ def _as_stack(a: np.ndarray, path: Path) -> np.ndarray:
     return check_finite(a, str(path))
 
 
+def _read_npy(path: Path) -> np.ndarray:
+    with path.open("rb") as fh:
+        if fh.read(4) == b"PK\x03\x04":
+            raise CalibrationError(
+                f"{path}: found a zip archive (.npz data); need a .npy array file (or name "
+                "the file .npz)"
+            )
+        fh.seek(0)
+        problem = npy_problem(fh, path.stat().st_size)
+    if problem is not None:
+        raise CalibrationError(f"{path}: {problem}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except NPY_READ_ERRORS:
+        raise CalibrationError(
+            f"{path}: found corrupt .npy data; need an intact file written by numpy.save"
+        ) from None
+
+
 def _read_npz(path: Path) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as z:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except NPY_READ_ERRORS:
+        raise CalibrationError(
+            f"{path}: found no readable .npz archive (not a zip archive of arrays, or corrupt "
+            "or truncated); need a file written by numpy.savez"
+        ) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise CalibrationError(
+            f"{path}: found a single .npy array; need a .npz archive (or name the file .npy)"
+        )
+    with z:
         names = list(z.files)
-        if "frames" in names:
-            return np.asarray(z["frames"])
-        if len(names) == 1:
-            return np.asarray(z[names[0]])
-    raise CalibrationError(
-        f"{path}: found arrays {names}; need an array named 'frames' or exactly one array"
-    )
+        name = "frames" if "frames" in names else names[0] if len(names) == 1 else None
+        if name is None:
+            raise CalibrationError(
+                f"{path}: found arrays {names}; need an array named 'frames' or exactly one array"
+            )
+        problem = npz_member_problem(z, name)
+        if problem is not None:
+            raise CalibrationError(f"{path}: array {name!r}: {problem}")
+        try:
+            return np.asarray(z[name])
+        except NPY_READ_ERRORS:
+            raise CalibrationError(
+                f"{path}: array {name!r}: found corrupt data (the archive member cannot be "
+                "read); need an intact file"
+            ) from None
 
 
 def _read_tiff(path: Path, bits: int | None) -> np.ndarray:
@@ -172,10 +225,18 @@ def _read_tiff(path: Path, bits: int | None) -> np.ndarray:
         raise CalibrationError(
             f"{path}: reading TIFF needs the 'tifffile' package (pip install tifffile)"
         ) from exc
-    with tifffile.TiffFile(path) as tf:
-        page = tf.pages[0]
-        colour = page.photometric == tifffile.PHOTOMETRIC.RGB and page.planarconfig == 1
-        a = np.asarray(tf.asarray())
+    try:
+        with tifffile.TiffFile(path) as tf:
+            page = tf.pages[0]
+            colour = page.photometric == tifffile.PHOTOMETRIC.RGB and page.planarconfig == 1
+            a = np.asarray(tf.asarray())
+    except PermissionError:
+        raise  # the file, not its contents (read_frames says so)
+    except (*_DECODE_ERRORS, IndexError, KeyError):  # tifffile's errors are ValueErrors
+        raise CalibrationError(
+            f"{path}: found a corrupt or truncated TIFF (it cannot be decoded); need the "
+            "file as the camera wrote it"
+        ) from None
     if colour:  # interleaved RGB(A): a colour image (planar 3-page stacks are frames)
         raise CalibrationError(
             f"{path}: found a colour (RGB) TIFF of shape {a.shape}; need greyscale frames"
@@ -206,13 +267,21 @@ def _read_png(path: Path) -> np.ndarray:
         raise CalibrationError(
             f"{path}: reading PNG needs the 'pillow' package (pip install pillow)"
         ) from exc
-    with Image.open(path) as im:
-        mode = im.mode
-        if mode not in ("L", "I;16", "I;16B", "I;16L", "I"):
-            raise CalibrationError(
-                f"{path}: found a PNG in mode {mode!r}; need an 8- or 16-bit greyscale PNG"
-            )
-        a = np.array(im)
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            a = np.array(im) if mode in _PNG_MODES else None
+    except PermissionError:
+        raise  # the file, not its contents (read_frames says so)
+    except (*_DECODE_ERRORS, SyntaxError):  # Pillow's UnidentifiedImageError is an OSError
+        raise CalibrationError(
+            f"{path}: found a corrupt or truncated PNG (it cannot be decoded); need the "
+            "file as the camera wrote it"
+        ) from None
+    if a is None:
+        raise CalibrationError(
+            f"{path}: found a PNG in mode {mode!r}; need an 8- or 16-bit greyscale PNG"
+        )
     if mode == "I":  # Pillow may open 16-bit greyscale PNGs as 32-bit integers
         if a.min() < 0 or a.max() > 65535:
             raise CalibrationError(
@@ -259,18 +328,24 @@ def read_frames(path: str | os.PathLike, *, tiff_bits: int | None = 16) -> np.nd
     if not path.is_file():
         raise CalibrationError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        a = np.load(path, allow_pickle=False)
-    elif suffix == ".npz":
-        a = _read_npz(path)
-    elif suffix in (".tif", ".tiff"):
-        a = _read_tiff(path, tiff_bits)
-    elif suffix == ".png":
-        a = _read_png(path)
-    else:
+    readers: dict[str, Callable[[Path], np.ndarray]] = {
+        ".npy": _read_npy,
+        ".npz": _read_npz,
+        ".tif": lambda p: _read_tiff(p, tiff_bits),
+        ".tiff": lambda p: _read_tiff(p, tiff_bits),
+        ".png": _read_png,
+    }
+    if suffix not in readers:
         raise CalibrationError(
             f"{path}: found a {suffix or 'suffix-less'} file; need one of {FRAME_SUFFIXES}"
         )
+    try:
+        a = readers[suffix](path)
+    except OSError as err:  # the file itself: permissions, I/O
+        raise CalibrationError(
+            f"{path}: cannot be read ({err.strerror or type(err).__name__}); need a readable "
+            "frame file"
+        ) from None
     return _as_stack(np.asarray(a), path)
 
 

@@ -8,7 +8,11 @@ folder layout, runs every fit of `mixsig.calib.fits` that has data, and writes
 * ``<stem>.maps.npz`` next to it (if any map was measured) -- the measured maps that a YAML
   cannot hold: ``gain`` (PRNU g, (H, W)), ``offset`` (DSNU o as a fraction of full scale),
   ``offset_dn``, ``dark_map_dn``, ``crosstalk_kernel``, and the scalars ``full_scale_dn``,
-  ``dark_dn``;
+  ``dark_dn``. ``gain``, ``offset`` and ``crosstalk_kernel`` are what the chain applies, in
+  its linear domain (before the transfer curve): for a nonlinear camera they are fitted on
+  frames mapped through the inverse of the chosen transfer curve f (`mixsig.calib.fits`,
+  item 6), so ``offset = f⁻¹(offset_dn/full_scale_dn)``; ``offset_dn`` and ``dark_map_dn``
+  are the dark frames as measured (DN);
 * ``<stem>_report/`` (or ``report_dir``) -- one PNG figure per fit (data vs fit, residuals)
   and ``report.md`` with every parameter ± its standard error.
 
@@ -82,6 +86,7 @@ from mixsig.calib.fits import (
     fit_misregistration,
     fit_polynomial,
     fit_ptc,
+    linear_signal,
     photon_transfer,
     warp_bilinear,
 )
@@ -416,29 +421,6 @@ def calibrate_folder(
             )
         return fs
 
-    # -- fixed pattern
-    fixed: FixedPatternFit | None = None
-    if _sub(folder, "flats"):
-        flats = read_frames(folder / "flats", tiff_bits=tiff_bits)
-        check_saturation(
-            flats,
-            f"{folder / 'flats'}",
-            camera_bits=camera_bits,
-            max_fraction=saturation_max_fraction,
-        )
-        if darks is None:
-            skipped["fixed_pattern"] = "flats/ without darks/: the offset cannot be removed"
-        else:
-            fixed = fit_fixed_pattern(
-                flats,
-                darks,
-                camera_bits=camera_bits,
-                max_saturated_fraction=saturation_max_fraction,
-            )
-            fits["fixed_pattern"] = fixed
-    else:
-        skipped["fixed_pattern"] = "no flats/ folder"
-
     # -- transfer curve
     transfer_fits: dict[str, Any] = {}
     chosen: str | None = None
@@ -490,6 +472,36 @@ def calibrate_folder(
     else:
         skipped["transfer"] = "no exposure/levels.csv"
 
+    # -- the linear domain: the chain applies crosstalk and the fixed pattern before the
+    #    transfer curve, so a nonlinear camera's frames are fitted through f⁻¹ (fits, item 6)
+    lin: dict[str, Any] = {}
+    if chosen is not None:
+        lin = dict(transfer=transfer_fits[chosen].predict, full_scale_dn=need_fs("linearising"))
+
+    # -- fixed pattern
+    fixed: FixedPatternFit | None = None
+    if _sub(folder, "flats"):
+        flats = read_frames(folder / "flats", tiff_bits=tiff_bits)
+        check_saturation(
+            flats,
+            f"{folder / 'flats'}",
+            camera_bits=camera_bits,
+            max_fraction=saturation_max_fraction,
+        )
+        if darks is None:
+            skipped["fixed_pattern"] = "flats/ without darks/: the offset cannot be removed"
+        else:
+            fixed = fit_fixed_pattern(
+                flats,
+                darks,
+                camera_bits=camera_bits,
+                max_saturated_fraction=saturation_max_fraction,
+                **lin,
+            )
+            fits["fixed_pattern"] = fixed
+    else:
+        skipped["fixed_pattern"] = "no flats/ folder"
+
     # -- crosstalk
     crosstalk: CrosstalkFit | None = None
     if _sub(folder, "impulse"):
@@ -504,7 +516,7 @@ def calibrate_folder(
                     "impulse frames: no dark level known; the frames were not "
                     "dark-subtracted (the kernel tails include the dark offset)"
                 )
-        crosstalk = fit_crosstalk(frames, dark=dark, gain=gain)
+        crosstalk = fit_crosstalk(frames, dark=dark, gain=gain, **lin)
         fits["crosstalk"] = crosstalk
     else:
         skipped["crosstalk"] = "no impulse/ folder"
@@ -523,7 +535,9 @@ def calibrate_folder(
         intended = read_frames(pi, tiff_bits=None).astype(np.float64).mean(axis=0)
         recorded = read_frames(pr, tiff_bits=tiff_bits).astype(np.float64).mean(axis=0)
         if fixed is not None and fixed.gain.shape == recorded.shape:
-            recorded = (recorded - fixed.dark_map_dn) / (1.0 + fixed.gain)
+            recorded = linear_signal(recorded, fixed.dark_map_dn, **lin) / (1.0 + fixed.gain)
+        elif lin and dark_dn is not None:
+            recorded = linear_signal(recorded, dark_dn, **lin)
         misreg = fit_misregistration(intended, recorded)
         fits["misregistration"] = misreg
         reg_pair = (intended, recorded)
@@ -677,6 +691,10 @@ _FIGURE_OF = {
 }
 
 
+def _linearised(fit: Any) -> bool:
+    return bool(getattr(fit, "linearised", False))
+
+
 def _markdown(r: CalibrationReport, folder: Path, adc_bits: int, tol: float) -> str:
     lsb_dn = r.full_scale_dn / (2**adc_bits - 1)
     lines = [
@@ -708,6 +726,19 @@ def _markdown(r: CalibrationReport, folder: Path, adc_bits: int, tol: float) -> 
                 "f′(x)²·full_scale·x/K + read², x = f⁻¹(mean/full_scale), so K and the full "
                 "well in electrons refer to the linear signal (mixsig adds shot noise before "
                 "the transfer curve).",
+            ]
+        if key in ("fixed_pattern", "crosstalk") and _linearised(f):
+            lines += [
+                "",
+                f"Fitted in the linear domain, through the **{r.transfer_choice}** transfer "
+                "curve f: frames mapped to full_scale·f⁻¹((DN − dark)/full_scale), as mixsig's "
+                "chain applies "
+                + (
+                    "the gain g and offset o before f (o = f⁻¹(offset_dn/full_scale); "
+                    "dsnu_std_dn and offset_dn are the dark frames as measured, in DN)."
+                    if key == "fixed_pattern"
+                    else "crosstalk to the light, before f."
+                ),
             ]
         if key == "ptc" and math.isfinite(r.full_scale_dn):
             lsb = f.read_noise_lsb(full_scale_dn=r.full_scale_dn, adc_bits=adc_bits)
