@@ -22,9 +22,8 @@ from mixsig.train import TrainConfig
 
 ROOT = Path(__file__).parent.parent
 FOLDERS = ("configs", "docs", "benchmarks", "src", "tests", "examples", ".ci")
-PATH = re.compile(
-    r"(?<![\w./-])((?:%s)/[\w.*<>/-]*[\w*>/])" % "|".join(re.escape(f) for f in FOLDERS)
-)
+_ALTERNATIVES = "|".join(re.escape(f) for f in FOLDERS)
+PATH = re.compile(rf"(?<![\w./-])((?:{_ALTERNATIVES})/[\w.*<>/-]*[\w*>/])")
 OUTPUT = re.compile(r"--(?:out|json)[ =]+([\w./<>-]+)")
 
 
@@ -70,7 +69,7 @@ def test_every_documented_path_exists():
 
 
 def test_the_path_finder_finds_paths_and_knows_outputs():
-    text = "run `mixsig calibrate lab/c --out configs/cam.yaml` then configs/cam_report/ and docs/x.png."
+    text = "`mixsig calibrate lab/c --out configs/cam.yaml`, configs/cam_report/ and docs/x.png."
     assert PATH.findall(text) == ["configs/cam.yaml", "configs/cam_report/", "docs/x.png"]
     assert {"configs/cam.yaml", "configs/cam.maps.npz", "configs/cam_report"} <= _outputs(text)
     assert not PATH.findall("../shared/docs/design.md")  # outside the repository

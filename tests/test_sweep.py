@@ -272,7 +272,8 @@ def test_a_lasting_failure_is_named_after_the_others_are_written(tmp_path):
     out = tmp_path / "out"
     said: list[str] = []
     with pytest.raises(
-        SweepFailed, match=rf"1 of 2 sweep runs failed[\s\S]*\[broken\] \(runs/{bad.key}\): DataError"
+        SweepFailed,
+        match=rf"1 of 2 sweep runs failed[\s\S]*\[broken\] \(runs/{bad.key}\): DataError",
     ):
         run_sweep(runs, out, workers=2, retries=1, progress=False, echo=said.append)
     assert any(bad.key in line and "/nonexistent" in line for line in said)

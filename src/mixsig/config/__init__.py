@@ -1,4 +1,5 @@
-"""Hardware descriptions (pydantic v2): what the analog chain of a mixed-signal layer is."""
+"""Hardware descriptions (pydantic v2): what the analog chain of a mixed-signal layer is, and
+the one YAML reader of mixsig (`read_yaml`)."""
 
 from mixsig.config.hardware import (
     ADCConfig,
@@ -10,7 +11,14 @@ from mixsig.config.hardware import (
     WeightConfig,
     with_absolute_paths,
 )
-from mixsig.config.io import ConfigError, load_yaml, save_yaml, validate
+from mixsig.config.io import (
+    ConfigError,
+    load_yaml,
+    read_yaml,
+    read_yaml_mapping,
+    save_yaml,
+    validate,
+)
 
 __all__ = [
     "ADCConfig",
@@ -22,6 +30,8 @@ __all__ = [
     "QuantizerConfig",
     "WeightConfig",
     "load_yaml",
+    "read_yaml",
+    "read_yaml_mapping",
     "save_yaml",
     "validate",
     "with_absolute_paths",

@@ -48,16 +48,28 @@ Int = Annotated[int, Strict()]
 #: a real number (an int or a float; a numeric string as YAML reads ``1e3``), never a boolean
 Real = Annotated[float, BeforeValidator(_not_bool)]
 
+# -- the physical ranges (each field's description repeats its own, with units) ---------------
+
 #: the largest seed: the chain derives the seed·4 + k of each noise source from it and torch's
-#: generators take seeds below 2^64
+#: generators take seeds below 2^64 (2^63 − 1 would overflow them)
 SEED_MAX = 2**62 - 1
 #: the largest magnitude of a signal level (fixed ranges, noise floor), in the signal's units:
 #: far beyond any physical full scale, and small enough that gain (≤ 1e6) × level stays finite
 #: in float32 through every stage
 LEVEL_MAX = 1e6
+#: the narrowest fixed quantizer range (hi − lo, input units): keeps the step a normal float32
+RANGE_MIN_SPAN = 1e-6
+#: the analog gain, ADC input units per layer unit
+GAIN_MIN, GAIN_MAX = 1e-6, 1e6
+#: shot noise, photo-electrons per unit of signal: at the largest level (1e6) the Poisson rate
+#: stays ≤ 1e15, far below the 2^63 ≈ 9.2e18 beyond which torch.poisson returns garbage
+#: (measured: a rate of 1e19 gives −9.2e18), and sqrt(level/k) stays finite in float32
+SHOT_MIN, SHOT_MAX = 1e-3, 1e9
 #: the largest magnitude of a dimensionless transfer-curve parameter (polynomial coefficients,
 #: LUT knots, soft saturation)
 CURVE_MAX = 1e3
+#: the smallest spacing of a LUT's input knots (fraction of full scale): keeps its slopes finite
+LUT_MIN_SPACING = 1e-6
 
 Bits = Annotated[Int, Field(ge=1, le=16, description="resolution in bits, 1-16")]
 Fraction = Annotated[Real, Field(ge=0.0, lt=1.0, description="fraction in [0, 1)")]
@@ -75,12 +87,6 @@ Level = Annotated[
 CurveValue = Annotated[
     Real, Field(ge=-CURVE_MAX, le=CURVE_MAX, description="dimensionless, in [-1e3, 1e3]")
 ]
-#: the smallest spacing of a LUT's input knots (fraction of full scale): keeps its slopes finite
-LUT_MIN_SPACING = 1e-6
-#: shot noise, photo-electrons per unit of signal: at the largest level (1e6) the Poisson rate
-#: stays ≤ 1e15, far below the 2^63 ≈ 9.2e18 beyond which torch.poisson returns garbage
-#: (measured: a rate of 1e19 gives −9.2e18), and sqrt(level/k) stays finite in float32
-SHOT_MIN, SHOT_MAX = 1e-6, 1e9
 Pixel = Annotated[Int, Field(ge=0, le=1_000_000, description="pixel index, 0-1e6")]
 Shift = Annotated[Real, Field(ge=-1000.0, le=1000.0, description="pixels, in [-1000, 1000]")]
 
@@ -105,7 +111,8 @@ class QuantizerConfig(_Strict):
     calibration: ``percentile``, ``max`` or ``mse`` (the noise-aware minimum squared error
     range, see `mixsig.signal.observer`).
     signed: False → codes 0..2^b−1 over [0, hi] (intensities); True → two's-complement codes
-    −2^(b−1)..2^(b−1)−1, so zero is a level. For ``fixed``, any lo < hi is allowed.
+    −2^(b−1)..2^(b−1)−1, so zero is a level. For ``fixed``, any lo < hi within [-1e6, 1e6]
+    spanning at least 1e-6 is allowed.
     """
 
     bits: Bits = 4
@@ -127,6 +134,11 @@ class QuantizerConfig(_Strict):
                 raise ValueError("range='fixed' needs both lo and hi")
             if not self.lo < self.hi:
                 raise ValueError(f"lo must be < hi, got lo={self.lo}, hi={self.hi}")
+            if self.hi - self.lo < RANGE_MIN_SPAN:
+                raise ValueError(
+                    f"the range must span at least {RANGE_MIN_SPAN:g} input units, got "
+                    f"hi − lo = {self.hi - self.lo:g}"
+                )
         elif self.lo is not None or self.hi is not None:
             raise ValueError(f"lo/hi are only allowed with range='fixed' (range={self.range!r})")
         return self
@@ -136,7 +148,10 @@ class GainConfig(_Strict):
     """Analog gain (exposure) before the ADC; learned when ``learned`` is true."""
 
     init: Real = Field(
-        1.0, ge=1e-6, le=1e6, description="initial gain, ADC input units per layer unit, 1e-6-1e6"
+        1.0,
+        ge=GAIN_MIN,
+        le=GAIN_MAX,
+        description="initial gain, ADC input units per layer unit, 1e-6-1e6",
     )
     learned: bool = True
 
@@ -186,11 +201,9 @@ class NoiseConfig(_Strict):
         None,
         ge=SHOT_MIN,
         le=SHOT_MAX,
-        description="photo-electrons per unit of signal (ADC input units), 1e-6-1e9",
+        description="photo-electrons per unit of signal (ADC input units), 1e-3-1e9",
     )
-    floor_std: Real = Field(
-        0.0, ge=0.0, le=LEVEL_MAX, description="std in ADC input units, 0-1e6"
-    )
+    floor_std: Real = Field(0.0, ge=0.0, le=LEVEL_MAX, description="std in ADC input units, 0-1e6")
     source: Literal["pool", "exact"] = Field(
         "pool", description="training noise: 'pool' (fast) or 'exact'; evaluation is exact"
     )
@@ -294,8 +307,6 @@ class GainOffsetConfig(_DistortionBase):
             raise ValueError(f"measured maps are per pixel: per must be 'pixel', got {self.per!r}")
         if self.sensor_axis_px is not None and self.maps is None:
             raise ValueError("sensor_axis_px places measured sensor maps: it needs maps")
-        if self.sensor_axis_px is not None and min(self.sensor_axis_px) < 0:
-            raise ValueError(f"sensor_axis_px must be ≥ 0, got {self.sensor_axis_px}")
         return self
 
 

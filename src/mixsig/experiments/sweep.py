@@ -74,13 +74,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm.auto import tqdm
 
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
 from mixsig.config.hardware import HardwareConfig
-from mixsig.config.io import ConfigError, format_validation_error, load_yaml, validate
+from mixsig.config.io import (
+    ConfigError,
+    format_validation_error,
+    load_yaml,
+    read_yaml_mapping,
+    validate,
+)
 from mixsig.errors import MixsigError
 from mixsig.train import TrainConfig, pretrain, pretrain_key, run_training
 from mixsig.train.runner import CKPT_DIR
@@ -285,13 +290,8 @@ def expand(spec: SweepConfig, base_dir: Path) -> list[SweepRun]:
 def load_sweep(path: str | os.PathLike) -> tuple[SweepConfig, list[SweepRun]]:
     """Read a sweep YAML (safe loader) and expand it; errors name the file, run and field."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
-    spec = validate(SweepConfig, data if data is not None else {}, source=str(path))
+    data = read_yaml_mapping(path, "sweep spec")
+    spec = validate(SweepConfig, data, source=str(path))
     return spec, expand(spec, path.parent)
 
 

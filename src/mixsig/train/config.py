@@ -13,30 +13,59 @@ Owns the schema `mixsig train CONFIG` reads. The method names follow design §4:
 * ``B4`` — ADC-aware QAT without noise.
 
 Every baseline is deployed on the same chain as P (``hardware``) and evaluated the same way.
+
+Every number has a range (its field's description), integers are strict (``epochs: true`` or
+``seed: 1.0e23`` are refused, not converted), a local data set needs its ``root``. Files:
+`load_train_config` reads a run config (an empty file or a bare ``false`` is refused, not
+trained with the defaults); `check_config_file` validates a hardware config, a run config or a
+sweep spec as ``mixsig check-config`` does, its chain included (`config_kind` tells them apart).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from mixsig.config.hardware import HardwareConfig, _Strict, with_absolute_paths
-from mixsig.config.io import load_yaml
+from mixsig.config.hardware import HardwareConfig, Int, Real, _Strict, with_absolute_paths
+from mixsig.config.io import ConfigError, load_yaml, read_yaml_mapping
+from mixsig.signal.chain import build_chain
 
 METHODS = ("P", "B1", "B2", "B3", "B4")
+#: data sets read from a local folder (``data.root``); the others are bundled
+LOCAL_DATA = ("mnist", "fashion-mnist", "cifar10")
+#: the largest run seed: the bundled splits seed numpy/scikit-learn, which take seeds < 2^32
+RUN_SEED_MAX = 2**32 - 1
+SigmaLSB = Annotated[Real, Field(ge=0.0, le=64.0, description="noise std in LSB, 0-64")]
 
 
 class DataConfig(_Strict):
     name: Literal["bundled-mnist", "bundled-digits", "mnist", "fashion-mnist", "cifar10"] = (
         "bundled-mnist"
     )
-    root: str | None = Field(None, description="folder of a local dataset (mnist, cifar10...)")
+    root: str | None = Field(
+        None,
+        min_length=1,
+        validate_default=True,
+        description="folder of a local dataset (mnist, fashion-mnist, cifar10: required)",
+    )
     grayscale: bool = False
-    test_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="bundled sets, in (0, 1)")
-    limit_train: int | None = Field(None, ge=1)
-    limit_test: int | None = Field(None, ge=1)
+    test_fraction: Real = Field(0.2, gt=0.0, lt=1.0, description="bundled sets, in (0, 1)")
+    limit_train: Int | None = Field(
+        None, ge=1, le=10**9, description="first N training samples, 1-1e9"
+    )
+    limit_test: Int | None = Field(None, ge=1, le=10**9, description="first N test samples, 1-1e9")
+
+    @field_validator("root")
+    @classmethod
+    def _root_for_local_sets(cls, v: str | None, info: ValidationInfo) -> str | None:
+        name = info.data.get("name")
+        if v is None and name in LOCAL_DATA:
+            raise ValueError(f"data set {name!r} is read from a local folder: give its root")
+        return v
 
 
 class OpticalConfig(_Strict):
@@ -50,10 +79,14 @@ class OpticalConfig(_Strict):
     hardware-aware phase trains only the digital layers (the optics are frozen)."""
 
     parameterisation: Literal["doe", "kernel"] = "doe"
-    out_channels: int = Field(8, ge=1, le=64)
-    kernel_size: int = Field(5, ge=1, le=31)
-    doe_levels: int | None = Field(16, ge=2, le=65536)
-    regularizer_weight: float = Field(0.1, ge=0.0, description="λ of the regulariser, >= 0")
+    out_channels: Int = Field(8, ge=1, le=64, description="optical channels, 1-64")
+    kernel_size: Int = Field(5, ge=1, le=31, description="kernel side in pixels, 1-31")
+    doe_levels: Int | None = Field(
+        16, ge=2, le=65536, description="DOE phase levels, 2-65536, or null for continuous"
+    )
+    regularizer_weight: Real = Field(
+        0.1, ge=0.0, le=1e3, description="λ of the regulariser, dimensionless, 0-1e3"
+    )
 
 
 class ModelConfig(_Strict):
@@ -67,37 +100,36 @@ class ModelConfig(_Strict):
 
 
 class PhaseConfig(_Strict):
-    epochs: int = Field(ge=0, description="epochs, >= 0")
-    lr: float = Field(gt=0.0, le=10.0, description="Adam learning rate, in (0, 10]")
+    epochs: Int = Field(ge=0, le=10_000, description="epochs, 0-10000")
+    lr: Real = Field(gt=0.0, le=10.0, description="Adam learning rate, in (0, 10]")
 
 
 class MethodConfig(_Strict):
     name: Literal["P", "B1", "B2", "B3", "B4"] = "P"
-    sigma_train_lsb: float | None = Field(
-        None, ge=0.0, le=64.0, description="training noise in LSB (default: the hardware's)"
+    sigma_train_lsb: Real | None = Field(
+        None, ge=0.0, le=64.0, description="training noise in LSB, 0-64 (default: the hardware's)"
     )
-    noise_ramp: float = Field(0.3, ge=0.0, le=1.0, description="ramp fraction, 0-1")
-    bn_batches: int = Field(20, ge=0, description="batches for batch-norm re-estimation")
+    noise_ramp: Real = Field(0.3, ge=0.0, le=1.0, description="ramp fraction, 0-1")
+    bn_batches: Int = Field(
+        20, ge=0, le=100_000, description="batches for batch-norm re-estimation, 0-100000"
+    )
 
 
 class EvalConfig(_Strict):
-    draws: int = Field(20, ge=1, le=10_000)
-    sigma_test_lsb: list[float] = Field(default_factory=lambda: [0.0, 0.5, 1.0], min_length=1)
-
-    @field_validator("sigma_test_lsb")
-    @classmethod
-    def _non_negative(cls, v: list[float]) -> list[float]:
-        for s in v:
-            if not s >= 0.0:
-                raise ValueError(f"every sigma_test_lsb must be >= 0, got {s}")
-        return v
+    draws: Int = Field(20, ge=1, le=10_000, description="Monte-Carlo noise draws, 1-10000")
+    sigma_test_lsb: list[SigmaLSB] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.0],
+        min_length=1,
+        max_length=1000,
+        description="test noise levels in LSB, each 0-64",
+    )
 
 
 class TrainConfig(_Strict):
     """One run: ``mixsig train CONFIG`` (YAML of this schema)."""
 
     name: str = Field("run", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=RUN_SEED_MAX, description="run seed, 0 to 2^32 − 1")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     hardware: HardwareConfig | str = Field(
@@ -106,9 +138,13 @@ class TrainConfig(_Strict):
     method: MethodConfig = Field(default_factory=MethodConfig)
     pretrain: PhaseConfig = Field(default_factory=lambda: PhaseConfig(epochs=4, lr=3e-3))
     aware: PhaseConfig = Field(default_factory=lambda: PhaseConfig(epochs=2, lr=1e-3))
-    batch_size: int = Field(64, ge=1, le=65536)
-    calibration_batches: int = Field(4, ge=1)
-    checkpoint_every: int = Field(50, ge=1, description="steps between checkpoints")
+    batch_size: Int = Field(64, ge=1, le=65536, description="samples per batch, 1-65536")
+    calibration_batches: Int = Field(
+        4, ge=1, le=10_000, description="batches for range calibration, 1-10000"
+    )
+    checkpoint_every: Int = Field(
+        50, ge=1, le=10**9, description="steps between checkpoints, 1-1e9"
+    )
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def resolved_hardware(self, base: Path | None = None) -> HardwareConfig:
@@ -134,3 +170,92 @@ class TrainConfig(_Strict):
             if self.method.sigma_train_lsb is not None
             else self.resolved_hardware().noise.sigma_lsb
         )
+
+
+# -- files -----------------------------------------------------------------------------------
+
+KINDS = ("hardware", "run", "sweep")
+#: the keys that only a sweep spec has (see `mixsig.experiments.sweep.SweepConfig`)
+SWEEP_KEYS = frozenset({"base", "runs", "grid"})
+
+
+def load_train_config(path: str | os.PathLike) -> TrainConfig:
+    """The run config in ``path`` (`load_yaml`): refused, naming the file, when it is empty,
+    not a mapping, not UTF-8, not YAML, has a duplicate key or an invalid field. Relative maps
+    paths of inline hardware are made absolute; a ``hardware: PATH`` stays a path (resolve it
+    with ``resolved_hardware(Path(path).parent)``)."""
+    return load_yaml(path, TrainConfig)
+
+
+def config_kind(data: Mapping, source: str = "config") -> str:
+    """Which of `KINDS` the mapping ``data`` is, from its keys: a sweep spec has ``base``
+    (``runs``, ``grid``), a hardware config only the sections of `HardwareConfig`, a run
+    config fields of `TrainConfig`. Raises `ConfigError` (naming ``source``) otherwise."""
+    keys = set(data)
+    hardware, run = set(HardwareConfig.model_fields), set(TrainConfig.model_fields)
+    if keys & SWEEP_KEYS:
+        return "sweep"
+    if keys and keys <= hardware:
+        return "hardware"
+    if keys & run:
+        return "run"
+    raise ConfigError(
+        f"{source}: cannot tell which kind of config this is (keys: "
+        f"{', '.join(map(str, sorted(keys, key=str))) or 'none'}): a hardware config has "
+        f"{', '.join(sorted(hardware))}; a run config {', '.join(sorted(run))}; a sweep spec "
+        "base, runs, grid. Name the kind (hardware, run or sweep) to check it as one"
+    )
+
+
+def _check_chain(hw: HardwareConfig, optical: bool, where: str) -> None:
+    """Build ``hw``'s chain as the model will (an optical camera reads intensities: unsigned):
+    reads the maps files it names and refuses a chain that is not finite."""
+    try:
+        build_chain(hw, signed=False if optical else None)
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _check_run(cfg: TrainConfig, base: Path, where: str) -> TrainConfig:
+    """``cfg`` with its hardware loaded (relative to ``base``) and its chain checked."""
+    cfg = cfg.with_resolved_hardware(base)
+    _check_chain(cfg.resolved_hardware(), cfg.model.name == "optical_cnn", where)
+    return cfg
+
+
+def check_config_file(
+    path: str | os.PathLike,
+    kind: str | None = None,
+    *,
+    load_sweep: Callable[[Path], tuple[Any, list]] | None = None,
+) -> tuple[str, Any]:
+    """Validate the config file ``path`` as ``mixsig check-config`` does: the file (UTF-8,
+    YAML, unique keys, a mapping), every field (ranges, types), every maps file it names and
+    its chain (`mixsig.signal.chain.check_finite_chain`). ``kind``: one of `KINDS`, or None to
+    tell it from the keys (`config_kind`). A sweep spec is expanded by ``load_sweep`` (pass
+    `mixsig.experiments.sweep.load_sweep`; this layer cannot import it) and every run's chain
+    checked.
+
+    Returns ``(kind, config)``: a `HardwareConfig`; a `TrainConfig` with its hardware
+    resolved; for a sweep, what ``load_sweep`` returned (spec, runs). Raises `ConfigError`
+    (a `MixsigError`) naming the file, the run and the field."""
+    path = Path(path)
+    if kind is None:
+        kind = config_kind(read_yaml_mapping(path), source=str(path))
+    if kind == "hardware":
+        hw = load_yaml(path)
+        _check_chain(hw, False, str(path))
+        return kind, hw
+    if kind == "run":
+        return kind, _check_run(load_train_config(path), path.parent, str(path))
+    if kind == "sweep":
+        if load_sweep is None:
+            raise ConfigError(
+                f"{path}: a sweep spec is expanded by mixsig.experiments.sweep.load_sweep: pass "
+                "it as load_sweep"
+            )
+        spec, runs = load_sweep(path)
+        for i, run in enumerate(runs):
+            _check_run(run.config, path.parent, f"{path}, run {i} ({run.config.name})")
+        return kind, (spec, runs)
+    raise ConfigError(f"unknown config kind {kind!r}: use one of {', '.join(KINDS)}")
