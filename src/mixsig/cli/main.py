@@ -47,7 +47,12 @@ def demo(
 def train(
     config: Path = typer.Argument(..., help="run config (YAML, see configs/runs/)"),
     out: Path | None = typer.Option(None, help="run folder (default: runs/<name>)"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="continue the run in --out (only the evaluation if training is complete; starts "
+        "it when there is no checkpoint yet)",
+    ),
     progress: bool = typer.Option(True, help="progress bars"),
 ) -> None:
     """Train (float pre-training, calibration, hardware-aware training) and evaluate one run.
@@ -58,24 +63,17 @@ def train(
 
       mixsig train configs/runs/p_4bit.yaml --resume      # after an interruption, even kill -9
     """
-    import yaml
+    from mixsig.train import run_training
+    from mixsig.train.config import load_train_config
 
-    from mixsig.config import ConfigError, validate
-    from mixsig.data import DataError
-    from mixsig.train import CheckpointError, TrainConfig, run_training
-
+    cfg = load_train_config(config)
+    folder = out or Path("runs") / cfg.name
     try:
-        data = yaml.safe_load(config.read_text()) if config.is_file() else None
-        if data is None and not config.is_file():
-            raise ConfigError(f"config file not found: {config}")
-        cfg = validate(TrainConfig, data or {}, source=str(config))
-        folder = out or Path("runs") / cfg.name
         run_training(
             cfg, folder, resume=resume, progress=progress, echo=typer.echo, config_dir=config.parent
         )
-    except (ConfigError, CheckpointError, DataError, FileExistsError, yaml.YAMLError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    except FileExistsError as err:  # a finished or foreign run folder (RunFolderError)
+        fail(str(err))
     typer.echo(f"results: {folder / 'results.json'}")
 
 
@@ -90,6 +88,9 @@ def eval_(
     draws: int = typer.Option(20, "--draws", min=1, help="Monte-Carlo noise draws"),
     seed: int = typer.Option(0, help="seed of the noise draws"),
     json_path: Path | None = typer.Option(None, "--json", help="write the result as JSON"),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="where the run's local data set (data.root) is now, if moved"
+    ),
 ) -> None:
     """Monte-Carlo accuracy of a trained run on its test set at one noise level.
 
@@ -107,7 +108,7 @@ def eval_(
         raise typer.BadParameter(
             f"the folder of {json_path} does not exist; create it first", param_hint="--json"
         )
-    model, cfg, data = load_trained(checkpoint)
+    model, cfg, data = load_trained(checkpoint, data_root=data_root)
     if bits is not None:
         set_adc_bits(model, bits)
     r = evaluate(model, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
@@ -143,11 +144,9 @@ def compare(
 
     Example: mixsig compare configs/runs/p_4bit.yaml --out runs/compare_4bit
     """
-    import yaml
-
-    from mixsig.config import validate
     from mixsig.experiments import compare_methods
-    from mixsig.train import METHODS, TrainConfig
+    from mixsig.train import METHODS
+    from mixsig.train.config import load_train_config
 
     ms = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in ms if m not in METHODS]
@@ -155,7 +154,7 @@ def compare(
         typer.echo(f"error: --methods must be from {', '.join(METHODS)}, got {methods!r}", err=True)
         raise typer.Exit(2)
     seed_list = int_list(seeds, "--seeds")
-    cfg = validate(TrainConfig, yaml.safe_load(config.read_text()) or {}, source=str(config))
+    cfg = load_train_config(config)
     compare_methods(
         cfg, out, methods=ms, seeds=seed_list, echo=typer.echo, config_dir=config.parent
     )
@@ -413,35 +412,19 @@ def report(
     typer.echo(f"report: {index}")
 
 
-_SWEEP_KEYS = {"base", "runs", "grid"}
-_RUN_KEYS = {"data", "model", "method", "pretrain", "aware", "eval", "hardware", "seed", "name"}
-
-
-def _config_kind(path: Path) -> str:
-    """sweep (base/runs/grid), run (a run config's sections) or hardware: what ``path`` holds."""
-    import yaml
-
-    from mixsig.config import ConfigError
-
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    keys = set(data) if isinstance(data, dict) else set()
-    return "sweep" if keys & _SWEEP_KEYS else "run" if keys & _RUN_KEYS else "hardware"
-
-
 @app.command("check-config")
 @explained
 def check_config(
     path: Path = typer.Argument(..., help="a hardware YAML, a run config or a sweep spec"),
     kind: str = typer.Option(
         "auto",
-        help="hardware, run or sweep; auto: a sweep has base/runs/grid, a run config "
-        "any of its sections (data, model, method, ...), anything else is hardware",
+        help="hardware, run or sweep; auto: told from the keys (a sweep has base/runs/grid, "
+        "a hardware config only its sections, a run config the fields of a run)",
     ),
 ) -> None:
     """Validate a hardware YAML (and the measured-maps files it names), a run config (and its
-    hardware) or a sweep spec (every expanded run); print it with every default filled in.
+    hardware) or a sweep spec (every expanded run): every field, every maps file, and that
+    each chain maps its input range to finite values; print it with every default filled in.
 
     Examples:
 
@@ -453,33 +436,20 @@ def check_config(
     """
     import yaml
 
-    from mixsig.config import load_yaml
-    from mixsig.signal import build_chain
+    from mixsig.experiments.sweep import load_sweep
+    from mixsig.train.config import check_config_file
 
     if kind not in ("auto", "hardware", "run", "sweep"):
         raise typer.BadParameter(
             f"must be auto, hardware, run or sweep, got {kind!r}", param_hint="--kind"
         )
-    kind = _config_kind(path) if kind == "auto" else kind
-    if kind == "sweep":
-        from mixsig.experiments.sweep import load_sweep
-
-        spec, runs = load_sweep(path)
-        for r in runs:  # reads and checks every maps file each run's hardware names
-            build_chain(r.config.resolved_hardware(path.parent))
+    found, cfg = check_config_file(path, None if kind == "auto" else kind, load_sweep=load_sweep)
+    if found == "sweep":
+        spec, runs = cfg
         typer.echo(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         typer.echo(f"# sweep {spec.name}: {len(runs)} valid runs")
         return
-    if kind == "run":
-        from mixsig.train import TrainConfig
-
-        cfg = load_yaml(path, TrainConfig)
-        build_chain(cfg.resolved_hardware(path.parent))
-        typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-        return
-    hw = load_yaml(path)
-    build_chain(hw)  # reads and checks every maps file the YAML names
-    typer.echo(yaml.safe_dump(hw.model_dump(mode="json"), sort_keys=False))
+    typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
 if __name__ == "__main__":

@@ -97,13 +97,16 @@ def _resolve(layout: _Layout, root: Path) -> list[Path]:
             partial.append(f"{folder} lacks {', '.join(missing)}")
     if layout is LAYOUTS["cifar10"]:
         _refuse_python_cifar(root)
-    suffix = "[.gz]" if layout.gz else ""
-    expected = ", ".join(f"{n}{suffix}" for n in layout.files)
     hint = f" ({'; '.join(partial)})" if partial else ""
-    raise DataError(
-        f"{layout.title} not found under {root}: expected {expected} in "
-        f"{_either([str(f) for f in folders])}{hint}"
-    )
+    raise DataError(f"{layout.title} not found under {root}: {_expected(layout, root)}{hint}")
+
+
+def _expected(layout: _Layout, root: Path) -> str:
+    """'expected <the files> in <root>, <root>/<sub> or ...' — where `_resolve` looks."""
+    suffix = "[.gz]" if layout.gz else ""
+    files = ", ".join(f"{n}{suffix}" for n in layout.files)
+    folders = [root, *(root / sub for sub in layout.subdirs)]
+    return f"expected {files} in {_either([str(f) for f in folders])}"
 
 
 def _refuse_python_cifar(root: Path) -> None:
@@ -206,7 +209,7 @@ def load_local(
     root = Path(root).expanduser()
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
-        raise DataError(f"{LAYOUTS[key].title} root {root} {what}")
+        raise DataError(f"{LAYOUTS[key].title} root {root} {what}: {_expected(LAYOUTS[key], root)}")
     limits = (limit_train, limit_test)
     if key == "cifar10":
         return _load_cifar(root, limits, grayscale)

@@ -4,6 +4,7 @@ from mixsig.train.checkpoint import CheckpointError, load_checkpoint, save_check
 from mixsig.train.config import METHODS, TrainConfig
 from mixsig.train.loop import accuracy, fit, mc_accuracy
 from mixsig.train.runner import (
+    RunFolderError,
     load_data,
     load_trained,
     pretrain,
@@ -15,6 +16,7 @@ from mixsig.train.runner import (
 __all__ = [
     "METHODS",
     "CheckpointError",
+    "RunFolderError",
     "TrainConfig",
     "accuracy",
     "fit",

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,7 @@ def survey_checkpoint_folder(directory: str | os.PathLike) -> CheckpointFolder:
     found = CheckpointFolder()
     if not d.exists():
         return found
-    if not d.is_dir() or d.is_symlink():
+    if not d.is_dir():
         found.foreign.append(f"{d} (not a folder)")
         return found
     for p in sorted(d.iterdir()):
@@ -328,7 +329,7 @@ def _why_foreign(p: Path) -> str:
     return "not a file of a mixsig checkpoint"
 
 
-def is_partial_write(path: Path, target_ok) -> bool:
+def is_partial_write(path: Path, target_ok: Callable[[str], bool]) -> bool:
     """Whether ``path`` is provably an incomplete temporary file of the atomic writer: its
     name is ``.<target>.<8 chars>.tmp`` with ``target_ok(target)``, it is a plain file, and
     its contents stop short — a safetensors file shorter than its own header says, or JSON

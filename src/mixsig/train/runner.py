@@ -25,6 +25,18 @@ Runs that differ only after pre-training (method, bit depth, noise, evaluation) 
 `pretrain(cfg, cache)` trains phase 1 once into ``<cache>/<pretrain_key(cfg)>`` (weights and
 every random state, as a checkpoint), and ``run_training(..., pretrained=cache)`` starts from
 there, in the same state as if it had run phase 1 itself.
+
+The run folder: nothing in it is lost. The final checkpoint (phase ``done``: training
+complete) is written before the evaluation starts, so a run whose evaluation fails keeps its
+training, and ``resume`` then redoes only the evaluation (whose settings, ``eval``, may have
+changed; so may ``data.root`` at any resume: the data folder moved). Before anything is
+written, the folder is surveyed: what a resume (or a new run) can neither use nor overwrite
+— weights without their ``checkpoint.json``, results without a checkpoint, a foreign
+``config.json`` / ``metrics.csv``, anything unknown in ``checkpoint/``, a complete temporary
+file never renamed into place — is refused with a `RunFolderError` listing it, and nothing
+is deleted or overwritten. Only incomplete temporary files of the atomic writer (writes killed
+before their rename, `mixsig.train.checkpoint.is_partial_write`) are removed. While a run
+writes into the folder it holds an advisory lock on it, so a second process is refused too.
 """
 
 from __future__ import annotations
@@ -34,17 +46,25 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: run folders are not locked
+    fcntl = None
+
 from mixsig._atomic import atomic_write_text
 from mixsig.config.hardware import without_maps
-from mixsig.data import Split, bundled_digits, bundled_mnist, load_local
+from mixsig.data import DataError, Split, bundled_digits, bundled_mnist, load_local
 from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
 from mixsig.models import build_model, optical_cnn
 from mixsig.nn import convert
@@ -56,16 +76,50 @@ from mixsig.signal import (
     set_sigma_lsb,
 )
 from mixsig.train.checkpoint import (
+    Checkpoint,
     CheckpointError,
+    is_partial_write,
     load_checkpoint,
     restore_model,
     restore_optimizer,
     save_checkpoint,
+    survey_checkpoint_folder,
+    validate_meta,
 )
 from mixsig.train.config import DataConfig, TrainConfig
 
 CKPT_DIR = "checkpoint"
 PHASES = ("pretrain", "aware", "done")
+RESULTS = "results.json"
+CONFIG = "config.json"
+
+
+class RunFolderError(CheckpointError, FileExistsError):
+    """A run folder this run can neither use nor overwrite; the message lists what is there.
+    Nothing in it was deleted or overwritten. (A `FileExistsError` too, as it always was.)"""
+
+
+class _RunMeta(BaseModel):
+    """A run's keys of ``checkpoint/checkpoint.json`` (`Run.save`); checkpoints written before
+    the kernel-space optical recipe have no ``synthesis``."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    config: dict[str, Any]
+    phase: Literal["pretrain", "aware", "done"]
+    epoch: int = Field(ge=0)
+    step_in_epoch: int = Field(ge=0)
+    global_step: int = Field(ge=0)
+    scheduler: dict[str, Any] | None
+    data: str | None = None
+    synthesis: dict[str, float] | None = None
+
+
+class _PretrainedMeta(BaseModel):
+    """The keys of a pre-training cache entry's ``checkpoint.json`` (`_store_pretrained`)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    pretrain_key: str
+    global_step: int = Field(ge=0)
 
 
 def load_data(cfg: DataConfig, seed: int) -> Split:
@@ -76,7 +130,7 @@ def load_data(cfg: DataConfig, seed: int) -> Split:
         split = bundled_digits(cfg.test_fraction, seed)
     else:
         if cfg.root is None:
-            raise ValueError(f"data.name={cfg.name!r} needs data.root: the folder holding it")
+            raise DataError(f"data.name={cfg.name!r} needs data.root: the folder holding it")
         split = load_local(cfg.name, cfg.root, grayscale=cfg.grayscale)
     if cfg.limit_train or cfg.limit_test:
         lt, le = cfg.limit_train, cfg.limit_test
@@ -110,10 +164,7 @@ class _Metrics:
 
     def __init__(self, out: Path, keep_until: int | None) -> None:
         self.path = out / "metrics.csv"
-        rows = []
-        if keep_until is not None and self.path.exists():
-            with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["global_step"]) <= keep_until]
+        rows = [] if keep_until is None else self._rows_until(keep_until)
         self.fh = open(self.path, "w", newline="")  # noqa: SIM115 - closed in close()
         self.writer = csv.DictWriter(self.fh, self.FIELDS)
         self.writer.writeheader()
@@ -124,6 +175,35 @@ class _Metrics:
             self.tb = SummaryWriter(str(out / "tensorboard"))
         except Exception:  # noqa: BLE001 - TensorBoard is optional
             self.tb = None
+
+    def _rows_until(self, step: int) -> list[dict]:
+        """The rows logged up to ``step`` (flushed before that checkpoint), in order; a last
+        line cut by a kill is dropped — its step number may be cut short too."""
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="") as fh:
+            lines = fh.readlines()
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines.pop()
+        rows = []
+        for r in csv.DictReader(lines):
+            try:
+                if int(r["global_step"]) > step:
+                    break
+            except (KeyError, TypeError, ValueError):
+                raise RunFolderError(f"{self.path}: unreadable row {r}") from None
+            rows.append(r)
+        return rows
+
+    @classmethod
+    def is_ours(cls, path: Path) -> bool:
+        """Whether ``path`` is a run's metrics log (or its header cut short, or empty: a run
+        killed before its first flush)."""
+        header = ",".join(cls.FIELDS)
+        with open(path, newline="") as fh:
+            first = fh.readline()
+        line = first.rstrip("\r\n")
+        return line == header or (first == line and header.startswith(line))
 
     def log(self, **row) -> None:
         self.writer.writerow(row)
@@ -291,34 +371,77 @@ class Run:
 
     def restore(self) -> None:
         ck = load_checkpoint(self.out / CKPT_DIR)
-        stored = ck.meta.get("config")
-        if stored != self.cfg.model_dump(mode="json"):
-            raise CheckpointError(
-                f"{ck.path} was written by a different config; resume with the same one "
-                "(or start a new --out folder)"
-            )
-        phase = ck.meta["phase"]
-        if phase not in PHASES:
-            raise CheckpointError(f"{ck.path}: unknown phase {phase!r}")
+        meta = validate_meta(_RunMeta, ck.meta, ck.path)
+        self._check_config(meta, ck.path)
+        self._check_progress(meta, ck.path)
+        phase = meta.phase
         if phase != "pretrain" and not self.optical:
             self.model = convert(self.model, self.hw)
         restore_model(self.model, ck)
-        self.synthesis = ck.meta.get("synthesis")
+        self.synthesis = meta.synthesis
         if phase != "pretrain" and self.kernel_space:
             self.model[0].freeze_optics()  # the realised DOE (its buffers) came with the weights
         if phase == "pretrain" and self.optical:
             set_output_quantization(self.model, False)
             set_sigma_lsb(self.model, 0.0)
-        self.state = RunState(
-            phase, ck.meta["epoch"], ck.meta["step_in_epoch"], ck.meta["global_step"]
-        )
+        self.state = RunState(phase, meta.epoch, meta.step_in_epoch, meta.global_step)
         if phase in ("pretrain", "aware"):
             pc = getattr(self.cfg, phase)
             self._make_optimizer(pc.lr, pc.epochs)
             restore_optimizer(self.opt, ck)
-            if ck.meta.get("scheduler") is not None:
-                self.sched.load_state_dict(ck.meta["scheduler"])
-        restore_rng_state(self.model, ck.rng)
+            self._restore_scheduler(meta, ck.path)
+        self._restore_rng(ck)
+
+    def _check_config(self, meta: _RunMeta, path: Path) -> None:
+        """The checkpoint's config is this one, but for what a resume may change (and says)."""
+        current = self.cfg.model_dump(mode="json")
+        changed = _config_changes(meta.config, current, meta.phase)
+        if changed:
+            raise CheckpointError(
+                f"{path} was written by a different config (it differs in "
+                f"{', '.join(changed)}); resume with the same one (or start a new --out folder)"
+            )
+        old_root, new_root = (meta.config.get("data") or {}).get("root"), current["data"]["root"]
+        if old_root != new_root:
+            self.echo(f"data.root changed since the checkpoint: {old_root} -> {new_root}")
+        if meta.config.get("eval") != current["eval"]:
+            self.echo("evaluation settings changed since the checkpoint: evaluating with these")
+
+    def _check_progress(self, meta: _RunMeta, path: Path) -> None:
+        """The checkpoint's progress lies within its phase (of this config)."""
+        if meta.phase == "done":
+            return
+        epochs, spe = getattr(self.cfg, meta.phase).epochs, self.steps_per_epoch()
+        if meta.epoch > epochs or meta.step_in_epoch > spe:
+            raise CheckpointError(
+                f"{path}: key 'epoch'/'step_in_epoch' ({meta.epoch}, {meta.step_in_epoch}) lie "
+                f"beyond phase {meta.phase!r} of this config ({epochs} epochs of {spe} steps)"
+            )
+
+    def _restore_scheduler(self, meta: _RunMeta, path: Path) -> None:
+        if meta.scheduler is None:
+            raise CheckpointError(
+                f"{path}: key 'scheduler' is null in phase {meta.phase!r}, which needs the "
+                "learning-rate schedule's state"
+            )
+        fresh = self.sched.state_dict()
+        wrong = [
+            k
+            for k in ("last_epoch", "_step_count", "base_lrs", "T_max")
+            if type(meta.scheduler.get(k)) is not type(fresh[k])
+        ]
+        if wrong:
+            raise CheckpointError(
+                f"{path}: key 'scheduler' does not fit this run's schedule: "
+                f"{', '.join(f'{k}={meta.scheduler.get(k)!r}' for k in wrong)}"
+            )
+        self.sched.load_state_dict(meta.scheduler)
+
+    def _restore_rng(self, ck: Checkpoint) -> None:
+        try:
+            restore_rng_state(self.model, ck.rng)
+        except (KeyError, RuntimeError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{ck.path}: its random states do not fit: {err!r}") from None
 
     # -- the loop ---------------------------------------------------------------------
     def train_phase(self, phase: str, metrics: _Metrics) -> None:
@@ -443,11 +566,12 @@ def _load_pretrained(run: Run, cache: Path) -> bool:
     if not (d / "checkpoint.json").exists():
         return False
     ck = load_checkpoint(d)
-    if ck.meta.get("pretrain_key") != d.name:
+    meta = validate_meta(_PretrainedMeta, ck.meta, ck.path)
+    if meta.pretrain_key != d.name:
         raise CheckpointError(f"{ck.path} is not the pre-training {d.name}")
     restore_model(run.model, ck)
-    restore_rng_state(run.model, ck.rng)
-    run.state = RunState("pretrain", run.cfg.pretrain.epochs, 0, int(ck.meta["global_step"]))
+    run._restore_rng(ck)
+    run.state = RunState("pretrain", run.cfg.pretrain.epochs, 0, meta.global_step)
     return True
 
 
@@ -499,31 +623,55 @@ def run_training(
     config_dir: Path | None = None,
     pretrained: str | os.PathLike | None = None,
 ) -> dict:
-    """Train and evaluate one run into ``out``; with ``resume`` continue from its checkpoint.
+    """Train and evaluate one run into ``out``; with ``resume`` continue from its checkpoint
+    (a run whose training is complete is only evaluated again; with no checkpoint there, the
+    run starts).
 
     ``pretrained``: a cache folder of `pretrain`; a fresh run takes its phase-1 state from there
     when present (and stores it there after training phase 1 itself when absent).
-    Returns the results (also written to ``<out>/results.json``).
+    Returns the results (also written to ``<out>/results.json``). A folder this run can neither
+    use nor overwrite is refused with a `RunFolderError` (module doc).
     """
     cfg = cfg.with_resolved_hardware(config_dir)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    run = Run(cfg, out, progress, echo)
-    has_ckpt = (out / CKPT_DIR / "checkpoint.json").exists()
-    if resume and has_ckpt:
-        run.restore()
-        echo(f"resumed {out} at {run.state.phase}, step {run.state.global_step}")
-    elif has_ckpt and not resume:
-        raise FileExistsError(
-            f"{out} already holds a run: pass --resume to continue it, or choose another --out"
-        )
-    else:
-        run.enter_phase("pretrain")
-        if pretrained is not None and _load_pretrained(run, Path(pretrained)):
-            echo(f"pre-training taken from {_pretrained_dir(Path(pretrained), cfg)}")
-    atomic_write_text(out / "config.json", json.dumps(cfg.model_dump(mode="json"), indent=1))
-    metrics = _Metrics(out, run.state.global_step if resume and has_ckpt else None)
+    with _exclusive(out):
+        t0 = time.perf_counter()
+        resuming = _prepare_folder(out, resume, echo)
+        run = _open_run(cfg, out, progress, echo, resuming)
+        if resuming:
+            run.restore()
+            done = ": training complete, evaluating only" if run.state.phase == "done" else ""
+            echo(f"resumed {out} at {run.state.phase}, step {run.state.global_step}{done}")
+        else:
+            if resume:
+                echo(f"nothing to resume in {out}: starting the run")
+            run.enter_phase("pretrain")
+            if pretrained is not None and _load_pretrained(run, Path(pretrained)):
+                echo(f"pre-training taken from {_pretrained_dir(Path(pretrained), cfg)}")
+        atomic_write_text(out / CONFIG, json.dumps(cfg.model_dump(mode="json"), indent=1))
+        _train(run, _Metrics(out, run.state.global_step if resuming else None), pretrained)
+        return _evaluate(run, out, t0)
+
+
+def _open_run(cfg: TrainConfig, out: Path, progress: bool, echo: Callable, resuming: bool) -> Run:
+    """The `Run`; a resume whose data cannot be loaded says that ``data.root`` may change."""
+    try:
+        return Run(cfg, out, progress, echo)
+    except DataError as err:
+        if not resuming:
+            raise
+        raise DataError(
+            f"{err}. {out} holds a checkpoint of this run: if its data folder moved, set "
+            "data.root in the config to the new place and resume (a resume accepts a changed "
+            "data.root)"
+        ) from None
+
+
+def _train(run: Run, metrics: _Metrics, pretrained: str | os.PathLike | None) -> None:
+    """The phases left to ``run``, ending with the checkpoint of phase ``done`` (training
+    complete), written before any evaluation."""
+    cfg = run.cfg
     try:
         if run.state.phase == "pretrain":
             run.train_phase("pretrain", metrics)
@@ -542,41 +690,193 @@ def run_training(
             run.save()
     finally:
         metrics.close()
-    echo(
+
+
+def _evaluate(run: Run, out: Path, t0: float) -> dict:
+    """Evaluate the trained ``run`` into ``<out>/results.json``; an evaluation that fails
+    says that the training is kept and how to evaluate it again."""
+    cfg = run.cfg
+    run.echo(
         f"{cfg.name}: method {cfg.method.name}, {run.data.name}, "
         f"{run.hw.adc.bits}-bit ADC, test accuracy over {cfg.eval.draws} draws:"
     )
-    results = run.evaluate()
+    try:
+        results = run.evaluate()
+    except Exception as err:
+        err.add_note(
+            f"training is complete and kept in {out / CKPT_DIR} (phase 'done'); resuming the "
+            f"run (mixsig train CONFIG --out {out} --resume) redoes only the evaluation, whose "
+            "settings (eval) may be changed for it"
+        )
+        raise
     results["seconds"] = round(time.perf_counter() - t0, 1)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    atomic_write_text(out / RESULTS, json.dumps(results, indent=1))
     return results
 
 
-def load_trained(path: str | os.PathLike) -> tuple[nn.Module, TrainConfig, Split]:
-    """The deployed model of a finished (or in-progress) run, its config and its data."""
-    ck = load_checkpoint(Path(path) / CKPT_DIR if (Path(path) / CKPT_DIR).is_dir() else path)
+# -- the run folder -----------------------------------------------------------------------------
+@contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """Hold ``out`` while this process runs in it: an advisory lock on the folder (released
+    when the process ends, even by kill -9), so a second run or resume into the same folder
+    is refused instead of interleaving its checkpoints with this one's. Where locks are not
+    supported (not POSIX, some network file systems) the folder is not locked."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(out, os.O_RDONLY)
     try:
-        cfg = TrainConfig.model_validate(ck.meta["config"])
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFolderError(
+                f"{out} is in use by another mixsig process (a run or resume into the same "
+                "folder): wait for it to end, or choose another --out"
+            ) from None
+        except OSError:
+            pass  # no locks on this file system
+        yield
+    finally:
+        os.close(fd)
+
+
+def _prepare_folder(out: Path, resume: bool, echo: Callable[[str], None]) -> bool:
+    """Survey ``out`` before anything is written (module doc): whether to resume from its
+    checkpoint; refuses (`RunFolderError`) what the run could neither use nor overwrite, and
+    removes only incomplete temporary files of the atomic writer."""
+    ck = survey_checkpoint_folder(out / CKPT_DIR)
+    if ck.sidecar is not None and not resume:
+        raise RunFolderError(
+            f"{out} already holds a run: pass --resume to continue it, or choose another --out"
+        )
+    found = list(ck.foreign)
+    if ck.sidecar is None and ck.weights:
+        found += [
+            f"{w} (weights without their {CKPT_DIR}/checkpoint.json, which holds the config, "
+            "the progress and their SHA-256: a resume cannot use them, a new run would "
+            "overwrite them)"
+            for w in ck.weights
+        ]
+    partial, blocking = _survey_top(out, fresh=ck.sidecar is None)
+    found += blocking
+    if found:
+        listing = "".join(f"\n  - {f}" for f in found)
+        raise RunFolderError(
+            f"{out} cannot be {'resumed' if resume else 'used for a new run'}; it holds what "
+            f"this run can neither use nor overwrite:{listing}\nNothing was deleted or "
+            "overwritten: restore what is missing or move these away, or choose another --out"
+        )
+    for p in ck.partial + partial:
+        p.unlink(missing_ok=True)
+        echo(f"removed {p}: an incomplete temporary file of a write that was killed")
+    return ck.sidecar is not None
+
+
+def _survey_top(out: Path, fresh: bool) -> tuple[list[Path], list[str]]:
+    """(incomplete temporary files to remove, what blocks) among the files the run writes
+    beside ``checkpoint/``; ``fresh``: no checkpoint, so config.json and results.json would
+    be overwritten. Files the run never writes (a sweep's log, notes) are left alone."""
+    partial, blocking = [], []
+    for p in sorted(out.glob(".*.tmp")):
+        if is_partial_write(p, lambda t: t in (CONFIG, RESULTS)):
+            partial.append(p)
+        elif p.name.startswith((f".{CONFIG}.", f".{RESULTS}.")):
+            blocking.append(f"{p} (a temporary file never renamed into place; remove it)")
+    metrics = out / "metrics.csv"
+    if metrics.exists() and not (metrics.is_file() and _Metrics.is_ours(metrics)):
+        blocking.append(f"{metrics} (not a mixsig metrics log; the run would overwrite it)")
+    if fresh and (out / RESULTS).exists():
+        blocking.append(
+            f"{out / RESULTS} (the results of a run whose checkpoint is gone; a new run would "
+            "overwrite them)"
+        )
+    if fresh and (out / CONFIG).exists() and not _is_run_config(out / CONFIG):
+        blocking.append(f"{out / CONFIG} (not a mixsig run config; a new run would overwrite it)")
+    return partial, blocking
+
+
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json a run wrote (a JSON object of TrainConfig's keys)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and "name" in data and set(data) <= set(TrainConfig.model_fields)
+
+
+def _config_changes(stored: dict, current: dict, phase: str) -> list[str]:
+    """The config's top-level keys in which a resume differs from its checkpoint, leaving out
+    what a resume may change: ``data.root`` (the data folder moved) and, once training is
+    complete, ``eval``."""
+    a, b = _resumable_view(stored, phase), _resumable_view(current, phase)
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def _resumable_view(cfg: dict, phase: str) -> dict:
+    view = dict(cfg)
+    if isinstance(view.get("data"), dict):
+        view["data"] = {**view["data"], "root": None}
+    if phase == "done":
+        view.pop("eval", None)
+    return view
+
+
+def load_trained(
+    path: str | os.PathLike, *, data_root: str | os.PathLike | None = None
+) -> tuple[nn.Module, TrainConfig, Split]:
+    """The deployed model of a finished (or in-progress) run, its config and its data.
+
+    ``data_root``: where the run's local data set (``data.root``) is now, when its folder
+    moved; a run whose data cannot be loaded is refused with a `DataError` saying so.
+    """
+    ck = load_checkpoint(Path(path) / CKPT_DIR if (Path(path) / CKPT_DIR).is_dir() else path)
+    meta = validate_meta(_RunMeta, ck.meta, ck.path)
+    try:
+        cfg = TrainConfig.model_validate(meta.config)
     except Exception as err:  # noqa: BLE001 - a foreign sidecar
         raise CheckpointError(f"{ck.path}: its config is not a mixsig TrainConfig: {err}") from None
+    cfg = _with_data_root(cfg, data_root, ck.path)
     # measured maps come from the state dict: the run loads even if their .npz has moved
     hw = without_maps(cfg.resolved_hardware())
-    run = Run(
-        cfg.model_copy(update={"hardware": hw}),
-        ck.path.parent.parent,
-        progress=False,
-        echo=lambda s: None,
-    )
-    if ck.meta.get("phase") != "pretrain" and not run.optical:
+    try:
+        run = Run(
+            cfg.model_copy(update={"hardware": hw}),
+            ck.path.parent.parent,
+            progress=False,
+            echo=lambda s: None,
+        )
+    except DataError as err:
+        raise DataError(
+            f"{ck.path} was trained on {cfg.data.name} from {cfg.data.root}, which cannot be "
+            f"loaded now: {err}. If the data folder moved, name its new place "
+            "(mixsig eval --data-root DIR; load_trained(..., data_root=DIR))"
+        ) from err
+    if meta.phase != "pretrain" and not run.optical:
         run.model = convert(run.model, run.hw)
     restore_model(run.model, ck)
-    if ck.meta.get("phase") != "pretrain" and run.kernel_space:
+    if meta.phase != "pretrain" and run.kernel_space:
         run.model[0].freeze_optics()  # the realised DOE is what was trained with
     run.model.eval()
     return run.model, cfg, run.data
 
 
+def _with_data_root(
+    cfg: TrainConfig, data_root: str | os.PathLike | None, path: Path
+) -> TrainConfig:
+    """``cfg`` reading its local data set from ``data_root`` (when given)."""
+    if data_root is None:
+        return cfg
+    if cfg.data.root is None:
+        raise DataError(
+            f"{path} was trained on the bundled data set {cfg.data.name}, which has no data "
+            f"folder: a data root ({data_root}) does not apply"
+        )
+    data = cfg.data.model_copy(update={"root": str(Path(data_root).expanduser())})
+    return cfg.model_copy(update={"data": data})
+
+
 __all__ = [
+    "RunFolderError",
     "load_data",
     "load_trained",
     "pretrain",
