@@ -137,3 +137,33 @@ def test_check_config_validates_run_configs_and_sweep_specs(tmp_path):
     assert res.exit_code == 2 and "hardware.adc.bits" in res.output
     res = _invoke("check-config", bad_run, "--kind", "nonsense")
     assert res.exit_code == 2 and "--kind" in res.output
+
+
+NEWCOMER_CONFIGS = [  # (run config text, what the message must name)
+    ("data: {name: mnist}\n", "data.root"),
+    ("hardware: {noise: {seed: 1e23}}\n", "hardware.noise.seed"),
+    ("hardware: {adc: {gain: {init: 1e39}}}\n", "hardware.adc.gain.init"),
+    ("hardware: {adc: {bits: true}}\n", "hardware.adc.bits"),
+    ("hardware: {noise: {shot_electrons_per_unit: 1e39}}\n", "shot_electrons_per_unit"),
+    ("adc: {bits: 4\n", "not valid YAML"),
+    ("", "empty"),
+    ("false\n", "mapping"),
+    ("seed: 1\nseed: 2\n", "duplicate key 'seed'"),
+]
+
+
+@pytest.mark.parametrize("text, named", NEWCOMER_CONFIGS, ids=[n for _, n in NEWCOMER_CONFIGS])
+def test_train_refuses_the_newcomer_trials_configs_by_name(tmp_path, text, named):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(text)
+    res = _invoke("train", cfg, "--out", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert named in res.output and "run.yaml" in res.output
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_train_names_a_run_config_that_is_not_utf8(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_bytes(b"\xff\xfe name: x\n")
+    res = _invoke("train", cfg)
+    assert res.exit_code == 2 and "run.yaml" in res.output and "UTF-8" in res.output
