@@ -17,7 +17,7 @@ from mixsig.signal.fake_quant import fake_quant, grad_scale, lsq_quant, round_st
 from mixsig.signal.gain import AnalogGain
 from mixsig.signal.noise import GaussianNoise, NoiseFloor, ShotNoise, set_sigma_lsb
 from mixsig.signal.observer import RangeObserver
-from mixsig.signal.quantizer import ADC, DAC, UniformQuantizer
+from mixsig.signal.quantizer import ADC, DAC, UniformQuantizer, converter_settings
 from mixsig.signal.rng import collect_rng_state, noise_stream, reseed_noise, restore_rng_state
 from mixsig.signal.weights import WeightQuantizer, split_differential
 
@@ -35,6 +35,7 @@ __all__ = [
     "build_chain",
     "build_dac",
     "calibrate",
+    "converter_settings",
     "collect_rng_state",
     "noise_stream",
     "reseed_noise",

@@ -19,7 +19,10 @@ in ``learned`` mode the step Δ also gets LSQ's gradient (see `mixsig.signal.fak
 
 Range modes: ``fixed`` (the physical full scale), ``calibrated`` (from `RangeObserver`
 statistics collected while `observing` is true; see `mixsig.calibrate`), ``learned``
-(initialised like ``calibrated``, then trained). Calibration rules: see `RangeObserver`.
+(initialised like ``calibrated``, then trained: the step Δ is the parameter and lo = −2^(b−1)·Δ
+when signed, 0 when not; the ``_lo`` buffer is brought up to date whenever the state dict is
+taken). Calibration rules: see `RangeObserver`. `UniformQuantizer.settings` and
+`converter_settings` state the converters as the forward uses them.
 """
 
 from __future__ import annotations
@@ -139,6 +142,30 @@ class UniformQuantizer(nn.Module):
             self.step.fill_(step)
             self._lo.fill_(-self.zero_code * step)
 
+    def settings(self) -> dict:
+        """The converter as the forward uses it, for a reader of a checkpoint: bits, levels,
+        signedness, range mode, lo, hi and the step Δ (in the input's units), calibrated."""
+        with torch.no_grad():
+            lo, hi, step = float(self.lo), float(self.hi), float(self.step)
+        return {
+            "bits": self.bits,
+            "levels": self.levels,
+            "signed": self.signed,
+            "range": self.range_mode,
+            "calibrated": bool(self.calibrated),
+            "lo": lo,
+            "hi": hi,
+            "step": step,
+        }
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # a learned range is its step (lo = −zero_code·Δ): the stored lo follows it, so that no
+        # buffer in a checkpoint disagrees with the range the forward uses
+        if self.range_mode == "learned":
+            with torch.no_grad():
+                self._lo.fill_(float(-self.zero_code * self.step))
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
     def _set_resolution(self, bits: int) -> None:
         # levels, and the code of the value 0 in calibrated/learned modes (two's complement
         # when signed)
@@ -190,6 +217,17 @@ class UniformQuantizer(nn.Module):
             else "uncalibrated"
         )
         return f"bits={self.bits}, {sign}, range={self.range_mode} {rng}"
+
+
+def converter_settings(model: nn.Module) -> dict[str, dict]:
+    """Every ADC and DAC of ``model`` by qualified name, with `UniformQuantizer.settings` and
+    its ``role`` ("adc" or "dac"): what a checkpoint's readable sidecar states."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, UniformQuantizer):
+            role = "adc" if isinstance(m, ADC) else "dac" if isinstance(m, DAC) else "quantizer"
+            out[name] = {"role": role, **m.settings()}
+    return out
 
 
 class ADC(UniformQuantizer):

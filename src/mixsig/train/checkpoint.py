@@ -7,7 +7,9 @@ Owns the on-disk format of a training run's state and its integrity checks:
   `mixsig.signal.collect_rng_state` (``rng.*``, generator states as uint8 tensors);
 * ``<dir>/checkpoint.json`` — written last, atomically (temporary file + ``os.replace``): the
   format tag, the run's config, progress counters, optimizer hyper-parameters and scheduler
-  state, the safetensors file's name, size and SHA-256.
+  state, the safetensors file's name, size and SHA-256, and (``converters``, for a reader;
+  never read back) every ADC and DAC as the forward uses it: bits, signedness, range mode, lo,
+  hi and step Δ (`mixsig.signal.converter_settings`).
 
 A reader follows ``checkpoint.json`` to a weights file whose hash it checks, so a kill at any
 moment leaves either the previous complete checkpoint or the new one. Nothing is ever
@@ -39,6 +41,7 @@ from torch import Tensor, nn
 
 from mixsig._atomic import atomic_write_bytes
 from mixsig.errors import MixsigError
+from mixsig.signal import converter_settings
 
 FORMAT = "mixsig-checkpoint/1"
 SIDECAR = "checkpoint.json"
@@ -172,6 +175,9 @@ def save_checkpoint(
         "optimizer": opt_meta,
         **(meta or {}),
     }
+    converters = converter_settings(model)
+    if converters:  # for a reader: each converter as the forward uses it (not read back)
+        sidecar["converters"] = converters
     atomic_write_bytes(d / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True).encode())
     for old in d.glob("state-*.safetensors"):
         if old.name != name:
