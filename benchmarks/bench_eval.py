@@ -4,7 +4,7 @@ What is measured: 20 Monte-Carlo noise draws over 1,000 test images of the small
 (conv 1→8 5×5, conv 8→16 5×5, linear 256→10) through the default mixsig chain (4-bit DAC,
 weights and ADC, 0.5 LSB noise; evaluation mode, so every noise value is a fresh draw) with
 `mixsig.eval.evaluate`, against 20 forward passes of the same float model over the same
-1,000 images (`torch.no_grad`, batch 250: on this CPU faster than 1,000, so the baseline is
+1,000 images (`torch.no_grad`, batch 250: on a 2-core CPU faster than 1,000, so the baseline is
 the stronger one). Both are timed in interleaved rounds in one
 process with 2 threads; reported: the median per-round ratio (min, max).
 
