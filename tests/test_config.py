@@ -215,7 +215,8 @@ def test_a_chain_that_is_not_finite_is_refused_at_build_naming_the_stage():
 def test_the_check_leaves_the_random_state_alone_and_passes_the_examples():
     import torch
 
-    from mixsig.signal.chain import build_chain, check_finite_chain
+    from mixsig.signal.chain import build_chain
+    from mixsig.signal.finite import check_finite_chain
 
     state = torch.get_rng_state()
     for path in CONFIGS:
@@ -229,7 +230,7 @@ def test_the_check_leaves_the_random_state_alone_and_passes_the_examples():
 def test_shot_noise_too_weak_for_a_steep_curve_is_refused_naming_it():
     """1e-3 electrons per unit: at a calibrated full scale of 1e-3 the training shot noise is
     ~1e3 full scales, which u^15 raises beyond float32 (at a full scale of 1 it stays finite)."""
-    from mixsig.signal.chain import check_finite_chain
+    from mixsig.signal.finite import check_finite_chain
 
     hw = validate(
         HardwareConfig,
