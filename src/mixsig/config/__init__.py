@@ -1,5 +1,6 @@
-"""Hardware descriptions (pydantic v2): what the analog chain of a mixed-signal layer is, and
-the one YAML reader of mixsig (`read_yaml`)."""
+"""Configuration schemas (pydantic v2) side by side — the hardware description (what the analog
+chain of a mixed-signal layer is) and the sweep spec (`SweepConfig`); the run config is
+`mixsig.train.config.TrainConfig` — and the one YAML reader of mixsig (`read_yaml`)."""
 
 from mixsig.config.hardware import (
     ADCConfig,
@@ -19,6 +20,7 @@ from mixsig.config.io import (
     save_yaml,
     validate,
 )
+from mixsig.config.sweep import SweepConfig
 
 __all__ = [
     "ADCConfig",
@@ -28,6 +30,7 @@ __all__ = [
     "HardwareConfig",
     "NoiseConfig",
     "QuantizerConfig",
+    "SweepConfig",
     "WeightConfig",
     "load_yaml",
     "read_yaml",

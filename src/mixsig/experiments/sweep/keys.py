@@ -1,0 +1,26 @@
+"""The run keys of a sweep: `run_key`, the one name of a run's folder and Dask task.
+
+`run_key` is 16 hex digits of the SHA-256 of the run's canonical JSON (hardware resolved,
+``name`` left out), so the same config has the same key whatever it is called and wherever it
+came from. A sweep's folder holds each run under ``runs/<key>/``, its Dask task is
+``run-<key>``, and the runs are named ``<sweep name>-<key[:8]>`` unless the overrides name them
+(`mixsig.experiments.sweep.spec`). Changing what goes into the hash orphans every stored run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from mixsig.train import TrainConfig
+
+
+def run_key(cfg: TrainConfig) -> str:
+    """16 hex digits of the SHA-256 of ``cfg`` as canonical JSON (sorted keys), hardware
+    resolved (a path relative to the working directory) and ``name`` left out."""
+    d = cfg.with_resolved_hardware().model_dump(mode="json")
+    d.pop("name", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+__all__ = ["run_key"]
