@@ -38,7 +38,8 @@ from mixsig.calib.fits import (
     photon_transfer,
 )
 from mixsig.calib.frames import CalibrationError, frames_by_level, read_frames, read_levels_csv
-from mixsig.calib.report import CalibrationReport, calibrate_folder, load_maps, tile_maps
+from mixsig.calib.maps import load_maps, tile_maps
+from mixsig.calib.report import CalibrationReport, calibrate_folder
 from mixsig.calib.synthetic import (
     CameraParams,
     Device,
