@@ -2,7 +2,8 @@
 
 Owns the file boundary of `mixsig.calib`. Every reader returns plain NumPy arrays; every
 problem with an input raises `CalibrationError` (a ``ValueError``) whose message says what was
-found and what is needed, naming the file.
+found and what is needed, naming the file. (Over 400 lines because each format's reader sits
+with its own refusals: one concept, the checked file boundary.)
 
 Frames
     `read_frames(path)` returns a stack of shape ``(n_frames, H, W)`` from

@@ -1,7 +1,8 @@
 """A synthetic lab: a camera and a mixed-signal device with KNOWN parameters.
 
 Owns the simulators that `mixsig.calib` is tested against and that later hardware-in-the-loop
-work can train against before a real device is connected:
+work can train against before a real device is connected (over 400 lines: the camera and the
+device share their parameters and physics, and are kept together so they cannot drift apart):
 
 * `SyntheticCamera(CameraParams, seed)` -- frames in camera codes (DN) from a scene of input
   levels, with the physics the fits of `mixsig.calib.fits` invert. Per frame, in order:
