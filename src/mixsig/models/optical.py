@@ -7,7 +7,8 @@ Owns `optical_cnn` (after Chang et al., Sci. Rep. 8, 12324, 2018): one optical c
 
 Training recipes (design §3): kernel space — train, `OpticalConv2d.synthesize_doe`, recalibrate
 (`mixsig.calibrate`), fine-tune the digital layers with the realised PSF; DOE space — train the
-phase with ``λ·model[0].optical_regularizer()`` added to the loss.
+phase with ``λ·mixsig.nn.optical_regularizer(model)`` added to the loss (the regulariser of every
+optical layer in the model; `OpticalConv2d.optical_regularizer` of one layer).
 """
 
 from __future__ import annotations

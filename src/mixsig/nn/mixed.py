@@ -15,7 +15,8 @@ non-negative analog channels; both go through the ADC (unsigned by default: with
 inputs, such as light intensities, each half is non-negative) and are subtracted digitally.
 The pairs sit inside their convolution group — for g groups of c = out/g channels the analog
 channels are [W⁺ of group 0, W⁻ of group 0, W⁺ of group 1, …], each block c channels — so a
-grouped or depthwise convolution keeps its groups; for g = 1 that is W⁺ stacked above W⁻.
+grouped or depthwise convolution keeps its groups; for g = 1 that is W⁺ stacked above W⁻ (the
+one pair layout of `mixsig.nn.pairs`, shared with the optical layer).
 
 The layers keep `weight` and `bias` exactly where `nn.Linear`/`nn.Conv2d` keep them, so a float
 state_dict loads into a mixed layer and `mixsig.convert` keeps trained weights.
@@ -23,11 +24,11 @@ state_dict loads into a mixed layer and `mixsig.convert` keeps trained weights.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
+from mixsig.nn.pairs import stack_pairs, subtract_pairs
 from mixsig.signal import WeightQuantizer, build_chain, build_dac, split_differential
 from mixsig.signal.distortion import KernelMismatch
 
@@ -62,15 +63,7 @@ class _MixedMixin:
         differential layer W⁺ and W⁻ stacked inside each group (see the module docstring)."""
         if self.differential:
             wp, wn = split_differential(self.weight)
-            g = self._pair_groups
-            pair = torch.stack(
-                [
-                    self.weight_quant(wp).unflatten(0, (g, -1)),
-                    self.weight_quant(wn).unflatten(0, (g, -1)),
-                ],
-                dim=1,
-            )
-            w = pair.flatten(0, 2)
+            w = stack_pairs(self.weight_quant(wp), self.weight_quant(wn), self._pair_groups)
         else:
             w = self.weight_quant(self.weight)
         return self.mismatch(w) if self.mismatch is not None else w
@@ -88,8 +81,7 @@ class _MixedMixin:
         """The analog chain (distortion, noise, ADC) and the digital side of the layer."""
         y = self.chain(self._to_chain(a))
         if self.differential:
-            pairs = y.unflatten(1, (self._pair_groups, 2, -1))
-            y = (pairs[:, :, 0] - pairs[:, :, 1]).flatten(1, 2)
+            y = subtract_pairs(y, self._pair_groups)
         if self.bias is not None:
             shape = (1, -1) + (1,) * (y.dim() - 2)
             y = y.add_(self.bias.view(shape))  # in place: y is a fresh output of the chain

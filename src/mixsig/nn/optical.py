@@ -1,38 +1,30 @@
 """`OpticalConv2d`: a convolution computed by an incoherent 4f system with a DOE, read by a camera.
 
-Owns the optical convolution layer of design §3 (after Chang et al., Sci. Rep. 8, 12324, 2018):
-one intensity image enters a 4f system whose Fourier-plane DOE makes a camera-plane PSF holding
-K sub-PSFs tiled side by side (`mixsig.optics.synthesis.TileLayout`); the camera image is
-cropped into K channels, digitised by the analog chain of `mixsig.signal` (distortion, shot and
-read noise, unsigned ADC) and only then gets the digital bias.
+Owns the optical convolution layer of design §3 (after Chang et al., Sci. Rep. 8, 12324, 2018),
+a module over the functional core `mixsig.optics.functional` as ``nn.Conv2d`` is over
+``F.conv2d``: one intensity image enters a 4f system whose Fourier-plane DOE makes a
+camera-plane PSF holding K sub-PSFs tiled side by side (`mixsig.optics.tiles`); the camera
+image is cropped into K channels, digitised by the analog chain of `mixsig.signal` (distortion,
+shot and read noise, unsigned ADC) and only then gets the digital bias. The layer holds the
+parameters, the OTF cache and the camera; the convolution conventions (cross-correlation,
+'same' padding k//2 before, the two point reflections, windows vs. the crosstalk box, the
+coherent |√x ∗ h_c|²) are those of `mixsig.optics.functional`, the geometry that of
+`mixsig.optics.tiles`; `optical_regularizer` reaches the regulariser of every layer of a model.
 
-Conventions (the physics of `mixsig.optics`, camera pixels = input pixels, magnification 1):
-
-* Output channel t equals ``conv2d(x, weight=h_t)`` — a cross-correlation, like `nn.Conv2d` —
-  where h_t is the k × k window of the camera-plane PSF around tile centre d_t (window index
-  k//2 on the tile centre), and the padding is k//2 before and k − 1 − k//2 after each axis
-  ('same' size H × W; for even k this is one pixel different from torch's ``padding="same"``).
-  Physically: the 4f system images the input point-reflected, and each channel's camera crop is
-  read out point-reflected, the two flips cancelling (`mixsig.optics.propagation`). Computed by
-  `fft_convolve_otf` with the point-reflected PSF, "full" mode, then cropped.
-* ``signed``: pseudo-negative kernels. Optical channel 2i carries W⁺_i = relu(W_i), 2i + 1
-  carries W⁻_i = relu(−W_i); both pass the camera (unsigned ADC) and are subtracted digitally.
-* ``model_crosstalk=False``: each channel is convolved with its own k × k window only; light the
-  PSF puts anywhere else is ignored (exact for ideal kernels at pitch ≥ H + k − 1, an
-  idealisation for a realised or trained DOE, whose stray light does reach the camera).
-  ``True``: the whole visible camera plane (tile centres ± (H − 1)) is convolved with the input
-  and cropped, so leakage between tiles and stray light inside the crops are included; the PSF
-  is zero outside the simulated window λf/Δu.
-* ``coherent=True``: output = |√x ∗ h_c|² with the input amplitude √intensity and h_c the
-  camera-plane field (kernel mode: real amplitude kernels, any sign); needs camera pitch =
+* ``signed``: pseudo-negative kernels in the pair layout of `mixsig.nn.pairs` with one group
+  per output channel: optical channel 2i carries W⁺_i = relu(W_i), 2i + 1 carries
+  W⁻_i = relu(−W_i) (the order trained DOEs and per-tile camera maps are made with); both pass
+  the camera (unsigned ADC) and are subtracted digitally.
+* ``model_crosstalk``: convolve the whole visible camera plane (leakage, stray light) instead
+  of each tile's own window (exact for ideal kernels at pitch ≥ H + k − 1).
+* ``coherent=True``: kernel mode has real amplitude kernels, any sign; needs camera pitch =
   simulation pitch (pool 1), so the field resolves only 2Q-pixel periods: keep kernels smooth.
 * Sampling: by default (`default_sampling`) Chang et al.'s 532 nm, f = 200 mm, 6 µm DOE pixels,
   Q = 2 and one camera pixel per diffraction-limited spot λf/(N·Δu) (pool 2), with the
   smallest N whose window holds the tiled extent (N = 128 for 16 tiles of 28×28 images, 5×5
   kernels). More DOE pixels per camera pixel (a finer DOE, pool 4) realise kernels better.
 * Chain: input DAC (SLM levels) → optics → camera chain (``build_chain(hardware,
-  signed=False)``) → pair subtraction → digital bias. FFT round-off below 0 is clipped in the
-  forward value only (intensities are ≥ 0; the gradient is unchanged).
+  signed=False)``) → pair subtraction → digital bias.
 
 Parameterisations:
 
@@ -40,29 +32,30 @@ Parameterisations:
   into W⁺/W⁻; unsigned: |W|; coherent: (C, 1, k, k) amplitudes, C optical channels). The
   non-negative optical kernel bank is normalised to Σ = 1 (coherent: Σ|a|² = 1): all the light
   of a lossless DOE in the windows, so outputs are fractions of the input light per pixel.
-  `synthesize_doe` fits a phase mask to the tiled bank (`mixsig.optics.synthesis`), quantizes
-  it to ``doe_levels`` and switches the layer to the *realised* PSF of that mask (computed
-  through `camera_psf`), freezing the optics; recalibrate the ADC afterwards
-  (`mixsig.calibrate`), since the realised PSF carries less light (see the throughput).
+  `synthesize_doe` fits a phase mask to the tiled bank (`synthesize_tiles`), quantizes it to
+  ``doe_levels`` and switches the layer to the *realised* PSF of that mask (computed through
+  `camera_psf`), freezing the optics; recalibrate the ADC afterwards (`mixsig.calibrate`),
+  since the realised PSF carries less light (see the throughput).
 * ``"doe"``: a trainable phase mask `phase_rad` (N × N); the PSF is computed from it (through
   the STE quantizer when ``doe_levels`` is set) once per forward. Initialised by synthesising
   tiled Gabor-like kernels (``doe_init="gabor"``), never from a flat or random mask, which is
-  what lets training collapse to a single point PSF (Chang et al.); `optical_regularizer`
-  (light outside the windows + imbalance between windows, each in [0, 1]) keeps it spread: add
-  λ·regulariser to the loss, λ comparable to the task loss's reward for concentrating light
-  (a toy loss −share of window 0 with λ = 1 settles at 17/32 for that window, 5/32 for each
-  of three others; λ = 0 collapses). It evaluates the PSF itself (one more PSF per step).
+  what lets training collapse to a single point PSF (Chang et al.); the regulariser
+  (`OpticalConv2d.optical_regularizer`, `spread_regularizer`: light outside the windows +
+  imbalance between windows, each in [0, 1]) keeps it spread: add λ·`optical_regularizer`
+  (model) to the loss, λ comparable to the task loss's reward for concentrating light (a toy
+  loss −share of window 0 with λ = 1 settles at 17/32 for that window, 5/32 for each of three
+  others; λ = 0 collapses). It evaluates the PSF itself (one more PSF per step).
 
 Fabrication (design §3):
 
 * ``etch_scale`` α: an etch-depth or wavelength error scales the fabricated phase,
-  φ → α·φ_fab (`mixsig.optics.doe.phase_scale`), with
+  φ → α·φ_fab (`fabricated_phase`, `mixsig.optics.doe.phase_scale`), with
   α = (n(λ) − 1)·h_real / ((n(λ₀) − 1)·h_design) · λ₀/λ
   (λ₀, h_design the design wavelength and etch depth): an etch depth off by x (relative) gives
-  α = 1 + x. φ_fab is the phase the optics use at α = 1 (`_phase`: the STE-quantized phase,
-  on the L levels in [0, 2π); wrapped to [0, 2π) first when ``doe_levels`` is None, since
-  the etched heights are the wrapped ones). It applies in the "doe" and "realised" modes; the
-  ideal kernels of "kernel" mode have no DOE, so α has no effect there (it takes effect once
+  α = 1 + x. φ_fab is the phase the optics use at α = 1 (the STE-quantized phase, on the L
+  levels in [0, 2π); wrapped to [0, 2π) first when ``doe_levels`` is None, since the etched
+  heights are the wrapped ones). It applies in the "doe" and "realised" modes; the ideal
+  kernels of "kernel" mode have no DOE, so α has no effect there (it takes effect once
   `synthesize_doe` switches to the realised PSF). A blazed profile then puts sinc²(m − α) of
   the light into order m: the shortfall from α = 1 leaks into the zero order on the optical
   axis. A plain float attribute (not in the state dict: checkpoints are unchanged), part of
@@ -75,7 +68,15 @@ Fabrication (design §3):
 The PSF and its OTF are computed once per forward; with no optical tensor needing a gradient
 (`freeze_optics`, realised mode, or ``torch.no_grad``) the OTF is cached, keyed on the optical
 tensors' ``_version`` counters (an in-place update, an optimiser step or `load_state_dict`
-invalidates it).
+invalidates it). The layer calls `otf` and `realised_psf` through this module's names (the
+tests count those calls to check the cache), composing `psf_operand`, `otf` and `output_crops`
+as `optical_transfer` does.
+
+Size: this module is over ~400 lines because it is one class, `OpticalConv2d`, whose public
+surface (two parameterisations, three modes, synthesis, fabrication, regulariser, camera
+geometry) is the layer's contract and whose methods each delegate to `mixsig.optics` in a few
+lines; the physics and geometry live in `mixsig.optics.functional` and `mixsig.optics.tiles`,
+the pair layout in `mixsig.nn.pairs`, the defaults in `mixsig.optics.defaults`.
 """
 
 from __future__ import annotations
@@ -87,74 +88,32 @@ import torch
 from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
-from mixsig.config.io import ConfigError
-from mixsig.optics.doe import phase_scale, quantize_phase, wrap_phase
-from mixsig.optics.fftconv import OTF, fft_convolve_otf, otf
+from mixsig.nn.pairs import stack_pairs, subtract_pairs
+from mixsig.optics.defaults import default_sampling, gabor_bank
+from mixsig.optics.doe import quantize_phase, wrap_phase
+from mixsig.optics.fftconv import otf
+from mixsig.optics.functional import (
+    OpticalTransfer,
+    fabricated_phase,
+    optical_conv,
+    psf_operand,
+    spread_regularizer,
+    synthesize_tiles,
+    window_energy,
+)
 from mixsig.optics.sampling import FourierSampling
-from mixsig.optics.synthesis import SynthesisResult, TileLayout, realised_psf, synthesize_doe
+from mixsig.optics.synthesis import SynthesisResult, TileLayout, realised_psf
+from mixsig.optics.tiles import (
+    check_fits,
+    output_crops,
+    overlap_message,
+    sensor_index,
+    tile_psf,
+)
 from mixsig.signal import build_chain, build_dac
 
 PARAMETERISATIONS = ("kernel", "doe")
 DOE_INITS = ("gabor", "random_kernels", "random_phase")
-# Chang et al. 2018: 532 nm, f = 200 mm, 6 µm DOE pixels
-DEFAULT_WAVELENGTH_M = 532e-9
-DEFAULT_FOCAL_LENGTH_M = 0.2
-DEFAULT_DOE_PITCH_M = 6e-6
-
-
-def default_sampling(extent_px: int, pool: int = 2) -> FourierSampling:
-    """Chang et al.'s optics (532 nm, f = 200 mm, 6 µm DOE pixels), Q = 2, and camera pixels of
-    ``pool`` simulation samples (pool = Q: one camera pixel per diffraction-limited spot
-    λf/(N·Δu)), with the smallest even N whose J = 2N/pool camera pixels hold ``extent_px``."""
-    n = 2 * math.ceil(extent_px * pool / 4)
-    sim_pitch_m = DEFAULT_WAVELENGTH_M * DEFAULT_FOCAL_LENGTH_M / (2 * n * DEFAULT_DOE_PITCH_M)
-    return FourierSampling(
-        DEFAULT_WAVELENGTH_M,
-        DEFAULT_FOCAL_LENGTH_M,
-        DEFAULT_DOE_PITCH_M,
-        n,
-        2,
-        camera_pitch_m=None if pool == 1 else pool * sim_pitch_m,
-    )
-
-
-def _take_box(plane: Tensor, box: tuple[tuple[int, int], tuple[int, int]]) -> Tensor:
-    """The offsets [y0, y1] × [x0, x1] (inclusive, from the axis J//2) of a plane; zero outside."""
-    (y0, y1), (x0, x1) = box
-    j1, j2 = plane.shape[-2:]
-    top, left = j1 // 2 + y0, j2 // 2 + x0
-    bottom, right = j1 // 2 + y1 + 1, j2 // 2 + x1 + 1
-    pads = (max(0, -left), max(0, right - j2), max(0, -top), max(0, bottom - j1))
-    if any(pads):
-        plane = torch.nn.functional.pad(plane, pads)
-        top, left = top + pads[2], left + pads[0]
-        bottom, right = bottom + pads[2], right + pads[0]
-    return plane[..., top:bottom, left:right]
-
-
-def gabor_bank(
-    channels: int,
-    kernel_size: int,
-    *,
-    signed: bool,
-    min_period_px: float = 2.0,
-    dtype: torch.dtype = torch.float64,
-) -> Tensor:
-    """Gabor-like kernels (channels, k, k): orientations spread over π, random phase (torch's
-    RNG), period max(k/1.5, ``min_period_px``); ``signed``: cos·envelope, else the
-    non-negative (1 + cos)/2·envelope."""
-    k = kernel_size
-    a = torch.arange(k, dtype=dtype) - k // 2
-    y, x = a[:, None], a[None, :]
-    sigma, period = max(k / 4, 0.5), max(k / 1.5, min_period_px)
-    out = []
-    for i in range(channels):
-        theta = math.pi * i / channels
-        psi = 2 * math.pi * float(torch.rand(()))
-        wave = torch.cos(2 * math.pi * (x * math.cos(theta) + y * math.sin(theta)) / period + psi)
-        wave = wave if signed else (1 + wave) / 2
-        out.append(wave * torch.exp(-(x**2 + y**2) / (2 * sigma**2)))
-    return torch.stack(out)
 
 
 class OpticalConv2d(nn.Module):
@@ -247,13 +206,19 @@ class OpticalConv2d(nn.Module):
             self._init_kernel(dtype)
         else:
             self._init_doe(doe_init, dtype)
-        self._cache: tuple[tuple, _Transfer] | None = None
+        self._cache: tuple[tuple, OpticalTransfer] | None = None
 
     # -- construction -----------------------------------------------------------------------
     @property
     def optical_channels(self) -> int:
         """2K with pseudo-negative pairs, else K."""
         return 2 * self.out_channels if self.signed else self.out_channels
+
+    @property
+    def pair_groups(self) -> int:
+        """The groups of the pseudo-negative pair layout (`mixsig.nn.pairs`): K, one per output
+        channel, i.e. the optical channels interleave W⁺_0, W⁻_0, W⁺_1, …"""
+        return self.out_channels
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -280,26 +245,16 @@ class OpticalConv2d(nn.Module):
     @model_crosstalk.setter
     def model_crosstalk(self, value: bool) -> None:
         if not value and self.layout.overlaps:
-            raise ValueError(_overlap_message(self.layout))
+            raise ValueError(overlap_message(self.layout))
         self._model_crosstalk = bool(value)
 
     def _check_window(self) -> None:
-        extent = max(self.layout.extent_px)
-        s = self.sampling
-        if extent > s.camera_pixels:  # integers: exact (E ≤ J means E·pool ≤ M: it fits)
-            try:
-                s.check_window(extent)
-            except ValueError as err:
-                raise ValueError(f"{self._tiles_text()}: {err}") from None
-            raise ValueError(
-                f"{self._tiles_text()}: the tiled extent {extent} px exceeds the "
-                f"{s.camera_pixels} whole camera pixels of the window; use more DOE pixels "
-                f"(N ≥ {math.ceil(extent * s.pool / s.oversample)}) or a smaller pitch"
-            )
-        if self.coherent and s.pool != 1:
+        check_fits(self.layout, self.sampling)
+        if self.coherent and self.sampling.pool != 1:
             raise ValueError(
                 f"coherent mode samples the field at the camera pixels: it needs camera pitch = "
-                f"simulation pitch (pool 1), got pool {s.pool}; use camera_pitch_m=None"
+                f"simulation pitch (pool 1), got pool {self.sampling.pool}; use "
+                "camera_pitch_m=None"
             )
 
     def sensor_index(
@@ -307,30 +262,10 @@ class OpticalConv2d(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Where each analog output pixel lies on a camera sensor of ``sensor_shape`` pixels:
         index tensors (rows, cols), each (optical channels, H, W), such that output pixel
-        (t, i, j) is read from sensor pixel (rows[t, i, j], cols[t, i, j]).
-
-        The 4f system images input pixel m to the camera offset (H//2, W//2) − m from the
-        optical axis (point reflection), so output pixel (i, j) of the tile centred at d_t is
-        the camera pixel at offset d_t + (H//2 − i, W//2 − j): each channel's crop is read
-        point-reflected (module docstring). ``axis_px``: the sensor pixel (row, col) on the
-        optical axis; None puts it at the centre (H_s//2, W_s//2). Raises `ConfigError` (the
-        hardware's maps do not fit the layer) when a tile falls outside the sensor."""
-        hs, ws = (int(v) for v in sensor_shape)
-        ay, ax = (hs // 2, ws // 2) if axis_px is None else (int(v) for v in axis_px)
-        h, w = self.image_size
-        d = torch.tensor(self.layout.offsets_px)  # (C, 2)
-        rows = ay + d[:, 0, None, None] + h // 2 - torch.arange(h)[None, :, None]
-        cols = ax + d[:, 1, None, None] + w // 2 - torch.arange(w)[None, None, :]
-        rows, cols = rows.expand(-1, h, w), cols.expand(-1, h, w)
-        r0, r1, c0, c1 = int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
-        if r0 < 0 or c0 < 0 or r1 >= hs or c1 >= ws:
-            raise ConfigError(
-                f"{self._tiles_text()}: the camera tiles cover sensor rows {r0}…{r1} and "
-                f"columns {c0}…{c1} with the optical axis at sensor pixel {(ay, ax)}, outside "
-                f"the measured {hs}×{ws} sensor maps; move the axis (sensor_axis_px) or measure "
-                f"a larger sensor region (≥ {r1 - r0 + 1}×{c1 - c0 + 1} px around the tiles)"
-            )
-        return rows, cols
+        (t, i, j) is read from sensor pixel (rows[t, i, j], cols[t, i, j])
+        (`mixsig.optics.tiles.sensor_index`; ``axis_px`` the sensor pixel on the optical
+        axis, None: the centre). Raises `ConfigError` when a tile falls outside the sensor."""
+        return sensor_index(self.layout, sensor_shape, axis_px)
 
     def _place_sensor_maps(self) -> None:
         """Crop measured sensor PRNU/DSNU maps (hardware ``gain_offset`` ``maps:``) to the
@@ -339,10 +274,6 @@ class OpticalConv2d(nn.Module):
             maps = getattr(d, "sensor_maps", None)
             if maps is not None:
                 d.place_sensor_maps(*self.sensor_index(tuple(maps[0].shape), maps[2]))
-
-    def _tiles_text(self) -> str:
-        (r, c), (py, px) = self.layout.grid, self.layout.pitch_px
-        return f"{self.optical_channels} tiles ({r}×{c} grid, pitch {py}×{px} px)"
 
     def _init_kernel(self, dtype: torch.dtype) -> None:
         k = self.kernel_size
@@ -374,7 +305,7 @@ class OpticalConv2d(nn.Module):
             bank = torch.rand(c, k, k, dtype=torch.float64)
         elif self.signed and not self.coherent:
             g = gabor_bank(self.out_channels, k, signed=True)
-            bank = torch.stack([torch.relu(g), torch.relu(-g)], dim=1).reshape(c, k, k)
+            bank = stack_pairs(torch.relu(g), torch.relu(-g), self.pair_groups)
         else:
             # non-negative amplitudes; a coherent field has half the intensity's bandwidth
             period = 2.0 * self.sampling.oversample if self.coherent else 2.0
@@ -400,28 +331,18 @@ class OpticalConv2d(nn.Module):
         if self.coherent:
             return w / torch.sum(w**2).clamp_min(1e-300).sqrt()
         if self.signed:
-            w = torch.stack([torch.relu(w), torch.relu(-w)], dim=1).reshape(-1, *w.shape[-2:])
+            w = stack_pairs(torch.relu(w), torch.relu(-w), self.pair_groups)
         else:
             w = w.abs()
         return w / w.sum().clamp_min(1e-300)
 
-    def _phase(self) -> Tensor:
-        """The DOE phase the optics use (STE-quantized to ``doe_levels``), in the layer dtype."""
+    def _fabricated_phase(self) -> Tensor:
+        """α·φ_fab in the layer dtype (`fabricated_phase` of the trained or fitted phase)."""
         if self.parameterisation == "doe":
             phi = self.phase_rad
         else:
             phi = self.fitted_phase_rad.to(self.weight.dtype)
-        return quantize_phase(phi, self.doe_levels) if self.doe_levels else phi
-
-    def _fabricated_phase(self) -> Tensor:
-        """α·φ_fab: `_phase` scaled by ``etch_scale`` (continuous phases wrapped first, as
-        etched); at α = 1 exactly `_phase`."""
-        phi = self._phase()
-        if self.etch_scale == 1.0:
-            return phi
-        if not self.doe_levels:
-            phi = wrap_phase(phi)
-        return phase_scale(phi, self.etch_scale)
+        return fabricated_phase(phi, self.doe_levels, self.etch_scale)
 
     def camera_plane_psf(self) -> Tensor:
         """The camera-plane PSF (J × J; complex field when coherent), axis at J//2; the DOE
@@ -440,14 +361,14 @@ class OpticalConv2d(nn.Module):
         """The k × k sub-PSF windows (C, k, k) the channels see (conv2d weights h_t)."""
         if self.mode == "kernel":
             return self.optical_kernels()
-        return self.layout.extract(self.camera_plane_psf())
+        return tile_psf(self.camera_plane_psf(), self.layout, crosstalk=False)
 
     def psf(self) -> Tensor:
-        """What one forward convolves with: the tile windows (C, k, k), or with
+        """What one forward convolves with (`tile_psf`): the tile windows (C, k, k), or with
         ``model_crosstalk`` the visible box of the camera plane. Computed once per forward."""
         if not self.model_crosstalk:
             return self.tile_kernels()
-        return _take_box(self.camera_plane_psf(), self.layout.visible_box())
+        return tile_psf(self.camera_plane_psf(), self.layout, crosstalk=True)
 
     # -- the OTF and its cache --------------------------------------------------------------
     def _optical_tensors(self) -> list[Tensor]:
@@ -455,7 +376,7 @@ class OpticalConv2d(nn.Module):
             return [self.phase_rad]
         return [self.weight, self.fitted_phase_rad, self.realised]
 
-    def _transfer(self, image_shape: tuple[int, int]) -> _Transfer:
+    def _transfer(self, image_shape: tuple[int, int]) -> OpticalTransfer:
         tensors = self._optical_tensors()
         key = (self.mode, self.model_crosstalk, self.etch_scale, image_shape) + tuple(
             (t.data_ptr(), t._version, t.dtype, t.device) for t in tensors
@@ -463,23 +384,11 @@ class OpticalConv2d(nn.Module):
         needs_graph = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
         if not needs_graph and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        transfer = self._make_transfer(self.psf(), image_shape)
+        operand, parts = psf_operand(self.psf())  # as `optical_transfer`, `otf` by this name
+        crops = output_crops(self.layout, crosstalk=self.model_crosstalk)
+        transfer = OpticalTransfer(otf(operand, image_shape), crops, parts, self.model_crosstalk)
         self._cache = None if needs_graph else (key, transfer)
         return transfer
-
-    def _make_transfer(self, psf: Tensor, image_shape: tuple[int, int]) -> _Transfer:
-        reflected = torch.flip(psf, dims=(-2, -1))  # point reflection of the window / box
-        if reflected.dim() == 2:  # the visible box: one plane
-            reflected = reflected[None]
-        parts = 1
-        if reflected.is_complex():  # a complex field: real and imaginary parts stacked
-            reflected, parts = torch.cat([reflected.real, reflected.imag], dim=0), 2
-        if not self.model_crosstalk:
-            k = self.kernel_size
-            return _Transfer(otf(reflected, image_shape), ((k - 1 - k // 2,) * 2,), parts)
-        (_, y1), (_, x1) = self.layout.visible_box()
-        crops = tuple((y1 - dy, x1 - dx) for dy, dx in self.layout.offsets_px)
-        return _Transfer(otf(reflected, image_shape), crops, parts)
 
     def invalidate_cache(self) -> None:
         """Drop the cached OTF (not needed after in-place updates: versions are tracked)."""
@@ -488,20 +397,9 @@ class OpticalConv2d(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def optical_forward(self, x: Tensor) -> Tensor:
         """The camera's analog channels (B, C, H, W) for intensities x (B, 1, H, W): the optics
-        only, before the camera chain."""
-        h, w = x.shape[-2:]
-        transfer = self._transfer((h, w))
-        amp = torch.sqrt(x.clamp_min(0)) if self.coherent else x
-        full = fft_convolve_otf(amp.to(self._dtype), transfer.otf, mode="full")
-        if self.coherent:  # |field|²
-            full = sum(part**2 for part in full.chunk(transfer.parts, dim=1))
-        else:  # intensities: FFT round-off (~1e-7 of the peak in float32) must not go below 0
-            full = full + (full.clamp_min(0) - full).detach()
-        if not self.model_crosstalk:
-            ((r, c),) = transfer.crops
-            return full[..., r : r + h, c : c + w]
-        plane = full[:, 0]
-        return torch.stack([plane[:, r : r + h, c : c + w] for r, c in transfer.crops], dim=1)
+        only, before the camera chain (`optical_conv` with the cached transfer)."""
+        transfer = self._transfer(tuple(x.shape[-2:]))
+        return optical_conv(x, transfer, coherent=self.coherent, dtype=self._dtype)
 
     @property
     def _dtype(self) -> torch.dtype:
@@ -521,7 +419,7 @@ class OpticalConv2d(nn.Module):
         """The camera chain (distortion, noise, ADC), pseudo-negative pairs subtracted, bias."""
         y = self.chain(a)
         if self.signed:
-            y = y[:, 0::2] - y[:, 1::2]
+            y = subtract_pairs(y, self.pair_groups)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
         return y
@@ -548,15 +446,11 @@ class OpticalConv2d(nn.Module):
 
     # -- kernel space → DOE -----------------------------------------------------------------
     def _fit(self, bank: Tensor, **kwargs) -> SynthesisResult:
-        j = self.sampling.camera_pixels
-        target = self.layout.place(bank.detach().to(torch.float64), (j, j))
-        windows = self.layout.window_mask((j, j))
-        mask = self.layout.box_mask((j, j)) if self.model_crosstalk else windows
-        return synthesize_doe(
-            target,
+        return synthesize_tiles(
+            bank,
+            self.layout,
             self.sampling,
-            mask=mask,
-            throughput_mask=windows,
+            crosstalk=self.model_crosstalk,
             coherent=self.coherent,
             method=self.psf_method,
             **kwargs,
@@ -599,22 +493,14 @@ class OpticalConv2d(nn.Module):
     # -- DOE-space regulariser --------------------------------------------------------------
     def window_energy(self) -> tuple[Tensor, Tensor]:
         """(E_t per tile window (C,), total light Σh on the camera plane) of the current PSF."""
-        plane = self.camera_plane_psf()
-        intensity = plane.abs() ** 2 if self.coherent else plane
-        return self.layout.extract(intensity).sum(dim=(-2, -1)), intensity.sum()
+        return window_energy(self.camera_plane_psf(), self.layout, coherent=self.coherent)
 
     def optical_regularizer(self) -> Tensor:
-        """stray + imbalance ∈ [0, 2]: the fraction of the camera light outside the kernel
-        windows, plus (C·Σp_t² − 1)/(C − 1) with p_t = E_t/ΣE the windows' shares (0 when
-        equal, 1 when one window takes all: the collapse to one point PSF)."""
-        energy, total = self.window_energy()
-        inside = energy.sum()
-        stray = 1 - inside / total.clamp_min(1e-300)
-        c = energy.numel()
-        if c == 1:
-            return stray
-        p = energy / inside.clamp_min(1e-300)
-        return stray + (c * torch.sum(p**2) - 1) / (c - 1)
+        """stray + imbalance ∈ [0, 2] of the current PSF (`spread_regularizer`): the fraction of
+        the camera light outside the kernel windows, plus (C·Σp_t² − 1)/(C − 1) with p_t the
+        windows' shares (0 when equal, 1 when one window takes all). Of a whole model:
+        `mixsig.nn.optical_regularizer`."""
+        return spread_regularizer(*self.window_energy())
 
     def extra_repr(self) -> str:
         (r, c), pitch = self.layout.grid, self.layout.pitch_px
@@ -628,32 +514,22 @@ class OpticalConv2d(nn.Module):
         )
 
 
-class _Transfer:
-    """An OTF, the crop offsets of the output channels in the 'full' convolution, and the
-    number of stacked field parts (2: real and imaginary, 1: a real PSF or real field)."""
-
-    __slots__ = ("otf", "crops", "parts")
-
-    def __init__(self, transfer: OTF, crops: tuple[tuple[int, int], ...], parts: int) -> None:
-        self.otf = transfer
-        self.crops = crops
-        self.parts = parts
-
-
-def _overlap_message(layout: TileLayout) -> str:
-    h, w = layout.image_size
-    k = layout.kernel_size
-    py, px = layout.pitch_px
-    my, mx = layout.min_pitch_px
-    if py < my and layout.grid[0] > 1:
-        return (
-            f"tile pitch {py} px < image {h} + kernel {k} − 1 = {my} px: use tile_pitch_px ≥ "
-            f"{my} or model_crosstalk=True"
-        )
-    return (
-        f"tile pitch {px} px < image {w} + kernel {k} − 1 = {mx} px: use tile_pitch_px ≥ "
-        f"{mx} or model_crosstalk=True"
-    )
+def optical_regularizer(model: nn.Module) -> Tensor:
+    """λ-free DOE-space regulariser of a model: the sum of `OpticalConv2d.optical_regularizer`
+    over every optical layer in ``model`` (``model`` itself included, so a layer works too);
+    with one optical layer exactly its regulariser, with none a zero scalar (add λ· it to the
+    loss)."""
+    total: Tensor | None = None
+    for m in model.modules():
+        if isinstance(m, OpticalConv2d):
+            reg = m.optical_regularizer()
+            total = reg if total is None else total + reg
+    if total is not None:
+        return total
+    p = next(model.parameters(), None)
+    if p is None or not p.is_floating_point():
+        return torch.zeros(())
+    return torch.zeros((), dtype=p.dtype, device=p.device)
 
 
 def _check_etch_scale(alpha: float) -> float:
@@ -695,4 +571,4 @@ def _check_arguments(
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
 
 
-__all__ = ["OpticalConv2d", "default_sampling", "gabor_bank"]
+__all__ = ["OpticalConv2d", "default_sampling", "gabor_bank", "optical_regularizer"]

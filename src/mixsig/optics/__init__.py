@@ -7,14 +7,17 @@ quantization, etch-depth error, apertures), propagation (`propagation`: Fraunhof
 Parseval normalisation, pixel envelope, camera pixels, 4f imaging, angular spectrum) and the
 linear FFT convolution of images with PSFs (`fftconv`), and the files for fabrication
 (`export`: safetensors, 16-bit TIFF, PNG, multi-level GDSII; import gives back the same PSF),
-and the synthesis of a mask from target kernels (`synthesis`). It holds no learned layers; the
-optical conv layer (`mixsig.nn.OpticalConv2d`) is built on these functions. Everything is
+the synthesis of a mask from target kernels (`synthesis`), the tile geometry on the camera
+(`tiles`), the optical convolution as functions — phase → PSF → OTF → channels (`functional`)
+— and the layer's default optics and initial kernels (`defaults`). It holds no learned layers;
+the optical conv layer (`mixsig.nn.OpticalConv2d`) is a module over `functional`. Everything is
 plain torch (``torch.fft``), batch-friendly and differentiable w.r.t. the DOE phase.
 
 Shared conventions: arrays are [..., y, x]; a centred axis of M samples has the optical axis at
 index M // 2; lengths are in metres (names end in ``_m``).
 """
 
+from mixsig.optics.defaults import default_sampling, gabor_bank
 from mixsig.optics.doe import (
     blazed_grating,
     circular_aperture,
@@ -36,6 +39,17 @@ from mixsig.optics.export import (
     read_gds_levels,
 )
 from mixsig.optics.fftconv import OTF, fast_size, fft_convolve, fft_convolve_otf, otf
+from mixsig.optics.functional import (
+    OpticalTransfer,
+    fabricated_phase,
+    optical_conv,
+    optical_conv2d,
+    optical_transfer,
+    psf_operand,
+    spread_regularizer,
+    synthesize_tiles,
+    window_energy,
+)
 from mixsig.optics.propagation import (
     angular_spectrum,
     asm_transfer,
@@ -58,12 +72,21 @@ from mixsig.optics.synthesis import (
     realised_psf,
     synthesize_doe,
 )
+from mixsig.optics.tiles import (
+    check_fits,
+    output_crops,
+    overlap_message,
+    sensor_index,
+    take_box,
+    tile_psf,
+)
 
 __all__ = [
     "DOEFileError",
     "DOEMetadata",
-    "OTF",
     "FourierSampling",
+    "OTF",
+    "OpticalTransfer",
     "SynthesisResult",
     "TileLayout",
     "angular_spectrum",
@@ -71,32 +94,48 @@ __all__ = [
     "blazed_grating",
     "camera_psf",
     "centered_fft2",
+    "check_fits",
     "circular_aperture",
     "crop_center",
+    "default_sampling",
     "export_doe",
+    "fabricated_phase",
     "fast_size",
     "fft_convolve",
     "fft_convolve_otf",
     "fit_error",
     "four_f",
     "fraunhofer_psf",
+    "gabor_bank",
     "gaussian_aperture",
     "gerchberg_saxton",
     "height_to_phase",
     "import_doe",
+    "optical_conv",
+    "optical_conv2d",
+    "optical_transfer",
     "otf",
+    "output_crops",
+    "overlap_message",
     "pad_center",
     "phase_ramp",
     "phase_scale",
     "phase_to_height",
     "pixel_integrate",
+    "psf_operand",
     "quantize_phase",
-    "realised_psf",
     "read_gds_levels",
+    "realised_psf",
+    "sensor_index",
     "sinc_envelope",
+    "spread_regularizer",
     "square_aperture",
     "sum_pool",
     "synthesize_doe",
+    "synthesize_tiles",
+    "take_box",
+    "tile_psf",
     "transmission",
+    "window_energy",
     "wrap_phase",
 ]
