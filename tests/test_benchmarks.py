@@ -35,3 +35,5 @@ def test_bench_eval_quick_writes_its_json(tmp_path):
     # small CNN's 8·24·24 + 16·8·8 + 10 analog outputs per image
     assert data["normal_values"] == 20 * 200 * (8 * 24 * 24 + 16 * 8 * 8 + 10)
     assert data["ratio_draws_only_vs_float"] > 0 and data["ratio_without_draws_vs_float"] > 0
+    optical = data["optical"]
+    assert optical["ratio_mc_vs_float"] > 0 and optical["ratio_without_fast_path"] > 0
