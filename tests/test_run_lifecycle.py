@@ -421,14 +421,15 @@ def test_a_resume_whose_data_folder_moved_says_data_root_may_change(tmp_path):
 
 # -- 6. checkpoints written before these checks still load; the metrics log stays exact --------
 def test_checkpoints_written_before_these_checks_still_load(finished, tmp_path, monkeypatch):
-    """The sidecar keys are those written since the first checkpoint format (and without
-    ``synthesis``, as before the kernel-space optical recipe)."""
+    """The sidecar keys are those written since the first checkpoint format, and ``converters``
+    for a reader (never read back); a sidecar without ``synthesis`` (as before the kernel-space
+    optical recipe) and without ``converters`` (as before it was stated) still loads."""
     out = _copy(finished[0], tmp_path / "run")
     meta = json.loads(_sidecar(out).read_text())
     old_keys = {"bytes", "config", "data", "epoch", "format", "global_step", "optimizer"}
     old_keys |= {"phase", "scheduler", "sha256", "step_in_epoch", "synthesis", "weights"}
-    assert set(meta) == old_keys and meta["format"] == "mixsig-checkpoint/1"
-    _edit_sidecar(out, lambda m: m.pop("synthesis"))
+    assert set(meta) == old_keys | {"converters"} and meta["format"] == "mixsig-checkpoint/1"
+    _edit_sidecar(out, lambda m: (m.pop("synthesis"), m.pop("converters")))
     model, cfg, _ = load_trained(out)
     assert cfg == CFG
     _forbid_training(monkeypatch)

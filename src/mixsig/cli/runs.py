@@ -103,7 +103,9 @@ def eval_(
 def compare(
     config: Path = typer.Argument(..., help="base run config (YAML)"),
     out: Path = typer.Option(..., help="folder for the runs and the summary tables"),
-    methods: str = typer.Option("P,B1,B2,B3,B4", help="comma-separated methods"),
+    methods: str | None = typer.Option(
+        None, help="comma-separated methods (default: every one of mixsig.train.METHODS)"
+    ),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
 ) -> None:
     """Train and evaluate several methods x seeds on one chain; write summary.csv/.md.
@@ -116,7 +118,7 @@ def compare(
     from mixsig.train import METHODS
     from mixsig.train.config import load_train_config
 
-    ms = [m.strip() for m in methods.split(",") if m.strip()]
+    ms = list(METHODS) if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in ms if m not in METHODS]
     if bad or not ms:
         typer.echo(f"error: --methods must be from {', '.join(METHODS)}, got {methods!r}", err=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mixsig.eval import EQUIVALENT_DEFINITION
-from mixsig.train import TrainConfig, run_training
+from mixsig.train import METHODS, TrainConfig, run_training
 
 
 def _run_dir(out: Path, method: str, seed: int) -> Path:
@@ -28,13 +28,14 @@ def compare_methods(
     base: TrainConfig,
     out: str | Path,
     *,
-    methods: Sequence[str] = ("P", "B1", "B2", "B3", "B4"),
+    methods: Sequence[str] = tuple(METHODS),
     seeds: Sequence[int] = (0, 1, 2),
     progress: bool = False,
     echo: Callable[[str], None] = print,
     config_dir: Path | None = None,
 ) -> list[dict]:
-    """Run every (method, seed) and write the summary tables into ``out``; returns the rows."""
+    """Run every (method, seed) and write the summary tables into ``out``; returns the rows.
+    ``methods``: names of `mixsig.train.METHODS` (default: all, in their order)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     base = base.with_resolved_hardware(config_dir)

@@ -4,23 +4,18 @@ Owns `run_demo`: on the bundled MNIST digits (4,000 train / 1,000 test, stratifi
 small CNN in float, deploys it on the analog chain (every conv/linear mixed-signal: b-bit DAC,
 weights and ADC, σ LSB of noise before the ADC) and fine-tunes it hardware-aware (the noisy,
 quantized forward with straight-through gradients), and reports test accuracy as mean ± std
-over Monte-Carlo noise draws. Until the reproduction job lands this is the main job.
+over Monte-Carlo noise draws. Until the reproduction job lands this is the main job. The
+steps are the studies' shared recipe (`mixsig.train.recipe`).
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
-import torch
-
 from mixsig.config import HardwareConfig
-from mixsig.data import bundled_mnist
-from mixsig.models import small_cnn
-from mixsig.nn import convert
-from mixsig.signal import calibrate
-from mixsig.train import accuracy, fit, mc_accuracy
+from mixsig.train import accuracy, mc_accuracy
+from mixsig.train.recipe import deploy, float_start, train_aware
 
 
 @dataclass
@@ -53,37 +48,20 @@ def run_demo(
     echo=print,
 ) -> list[DemoRow]:
     t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    data = bundled_mnist(seed=seed)
-    echo(
-        f"data: {data.name}, {len(data.x_train)} train / {len(data.x_test)} test (stratified split)"
+    start = float_start(
+        seed, epochs=float_epochs, progress=progress, desc="float training", echo=echo
     )
-    net = small_cnn(28, batchnorm=True)
-    fit(
-        net,
-        data.x_train,
-        data.y_train,
-        epochs=float_epochs,
-        lr=3e-3,
-        seed=seed,
-        progress=progress,
-        desc="float training",
-    )
+    data, net = start.data, start.net
     acc_float = accuracy(net, data.x_test, data.y_test)
     echo(f"float network, digital: test accuracy {acc_float:.4f}")
     rows = []
     for bits, sigma in settings:
-        hw = _hardware(bits, sigma)
-        deployed = convert(copy.deepcopy(net), hw)
-        calibrate(deployed, [data.x_train[i : i + 500] for i in range(0, 2000, 500)])
+        deployed = deploy(start, _hardware(bits, sigma))
         on_chain = mc_accuracy(deployed, data.x_test, data.y_test, draws=draws, seed=seed)
-        aware = fit(
+        aware = train_aware(
+            start,
             deployed,
-            data.x_train,
-            data.y_train,
             epochs=aware_epochs,
-            lr=1e-3,
-            seed=seed + 1,
             progress=progress,
             desc=f"hardware-aware {bits}b/{sigma}LSB",
         )

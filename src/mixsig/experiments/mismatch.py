@@ -11,7 +11,8 @@ ways of coping are compared on that device:
 3. **physics-aware** — fine-tuned with every analog layer's forward on the device and the
    backward through the nominal model (`mixsig.train.physics_aware`).
 
-Remedies 2 and 3 both continue from the in-silico network for ``aware_epochs`` more epochs.
+The in-silico network follows the studies' shared recipe (`mixsig.train.recipe`); remedies 2
+and 3 both continue from it for ``aware_epochs`` more epochs.
 
 ``calibration``: ``"exact"`` — the calibration reports the device's transfer curve and pattern
 statistics exactly; ``"realistic"`` — what a lab's calibration more often gets: the device
@@ -39,19 +40,15 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from mixsig._atomic import atomic_write_text
 from mixsig.config import HardwareConfig
-from mixsig.data import bundled_mnist
 from mixsig.eval import evaluate
 from mixsig.experiments._errorbars import errorbar_png
-from mixsig.models import small_cnn
-from mixsig.nn import convert
-from mixsig.signal import calibrate
 from mixsig.train.loop import accuracy, fit
 from mixsig.train.physics_aware import device_twin, physics_aware
+from mixsig.train.recipe import float_start, hardware_aware
 
 NOMINAL = {"noise": {"sigma_lsb": 0.5}}
 
@@ -109,20 +106,15 @@ def run_mismatch_experiment(
     echo: Callable[[str], None] = print,
 ) -> dict[str, float]:
     device_cfg, calibrated_cfg = _configs(calibration, severity)
-    torch.manual_seed(seed)
-    data = bundled_mnist(seed=seed)
-    xc = [data.x_train[i : i + 500] for i in range(0, 2000, 500)]
-    net = small_cnn(28, batchnorm=True)
-    fit(net, data.x_train, data.y_train, epochs=float_epochs, lr=3e-3, seed=seed)
+    start = float_start(seed, epochs=float_epochs)
+    data, net = start.data, start.net
     echo(f"float network, digital: {accuracy(net, data.x_test, data.y_test):.4f}")
 
     def on_device(model: nn.Module) -> float:
         dev = device_twin(model, HardwareConfig.model_validate(device_cfg))
         return evaluate(dev, data.x_test, data.y_test, draws=draws, seed=seed).mean
 
-    nominal = convert(copy.deepcopy(net), HardwareConfig.model_validate(NOMINAL))
-    calibrate(nominal, xc)
-    fit(nominal, data.x_train, data.y_train, epochs=aware_epochs, lr=1e-3, seed=seed + 1)
+    nominal = hardware_aware(start, HardwareConfig.model_validate(NOMINAL), epochs=aware_epochs)
     r_nominal = evaluate(nominal, data.x_test, data.y_test, draws=draws, seed=seed).mean
 
     # both remedies continue from the in-silico network with the same budget of epochs

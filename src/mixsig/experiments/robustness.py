@@ -4,27 +4,21 @@ Owns `run_robustness`: the small CNN on the bundled MNIST digits is trained hard
 chain whose camera has a calibrated gamma of 0.7, either with that gamma fixed or randomised per
 batch within ±``randomize`` (design §2), and both networks are deployed on devices whose true
 gamma is off by −x … +x of the calibrated value, over several seeds. Written: a table and a
-figure of accuracy vs calibration error (mean over seeds ± std over seeds).
+figure of accuracy vs calibration error (mean over seeds ± std over seeds). The training is
+the studies' shared recipe (`mixsig.train.recipe`).
 """
 
 from __future__ import annotations
 
-import copy
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from mixsig.config import HardwareConfig
-from mixsig.data import bundled_mnist
 from mixsig.eval import evaluate
 from mixsig.experiments._errorbars import errorbar_png
-from mixsig.models import small_cnn
-from mixsig.nn import convert
-from mixsig.signal import calibrate
-from mixsig.train.loop import fit
 from mixsig.train.physics_aware import device_twin
+from mixsig.train.recipe import float_start, hardware_aware
 
 GAMMA = 0.7
 
@@ -41,17 +35,12 @@ def _hw(gamma: float, randomize: float = 0.0) -> HardwareConfig:
 def _one_seed(
     errors: Sequence[float], randomize: float, seed: int, draws: int
 ) -> dict[str, list[float]]:
-    torch.manual_seed(seed)
-    data = bundled_mnist(seed=seed)
-    xc = [data.x_train[i : i + 500] for i in range(0, 2000, 500)]
-    net = small_cnn(28, batchnorm=True)
-    fit(net, data.x_train, data.y_train, epochs=4, lr=3e-3, seed=seed)
-    models = {}
-    for name, r in (("fixed", 0.0), (f"randomised ±{randomize:.0%}", randomize)):
-        m = convert(copy.deepcopy(net), _hw(GAMMA, r))
-        calibrate(m, xc)
-        fit(m, data.x_train, data.y_train, epochs=2, lr=1e-3, seed=seed + 1)
-        models[name] = m
+    start = float_start(seed, epochs=4)
+    data = start.data
+    models = {
+        name: hardware_aware(start, _hw(GAMMA, r), epochs=2)
+        for name, r in (("fixed", 0.0), (f"randomised ±{randomize:.0%}", randomize))
+    }
     table: dict[str, list[float]] = {name: [] for name in models}
     for e in errors:
         for name, m in models.items():

@@ -1,6 +1,8 @@
 """Configuration of one training run (pydantic v2): data, model, hardware, method, phases.
 
-Owns the schema `mixsig train CONFIG` reads. The method names follow design §4:
+Owns the schema `mixsig train CONFIG` reads. The method names follow design §4; what each
+method trains with and how it is deployed is defined once, in `mixsig.train.methods`
+(``method.name`` is one of its `METHODS`; ``method.definition`` is that definition):
 
 * ``P``  — the full method: float pre-training, range calibration, hardware-aware training with
   DAC/weight quantization, distortion, noise at ``sigma_train_lsb`` (ramped from 0 over the
@@ -33,8 +35,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from mixsig.config.hardware import HardwareConfig, Int, Real, _Strict, with_absolute_paths
 from mixsig.config.io import ConfigError, load_yaml, read_yaml_mapping
 from mixsig.signal.chain import build_chain
+from mixsig.train.methods import METHODS, Method
 
-METHODS = ("P", "B1", "B2", "B3", "B4")
 #: data sets read from a local folder (``data.root``); the others are bundled
 LOCAL_DATA = ("mnist", "fashion-mnist", "cifar10")
 #: the largest run seed: the bundled splits seed numpy/scikit-learn, which take seeds < 2^32
@@ -105,7 +107,7 @@ class PhaseConfig(_Strict):
 
 
 class MethodConfig(_Strict):
-    name: Literal["P", "B1", "B2", "B3", "B4"] = "P"
+    name: Literal[tuple(METHODS)] = "P"  # type: ignore[valid-type] - the registry's names
     sigma_train_lsb: Real | None = Field(
         None, ge=0.0, le=64.0, description="training noise in LSB, 0-64 (default: the hardware's)"
     )
@@ -113,6 +115,11 @@ class MethodConfig(_Strict):
     bn_batches: Int = Field(
         20, ge=0, le=100_000, description="batches for batch-norm re-estimation, 0-100000"
     )
+
+    @property
+    def definition(self) -> Method:
+        """What the method trains with and how it is deployed (`mixsig.train.methods`)."""
+        return METHODS[self.name]
 
 
 class EvalConfig(_Strict):
