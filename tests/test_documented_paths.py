@@ -8,10 +8,10 @@ beside X (``X.maps.npz``, ``X_report/``), and paths under ``runs/`` (the ignored
 """
 
 import re
-from pathlib import Path
 
 import pytest
 import typer
+from helpers import REPO
 from typer.testing import CliRunner
 
 from mixsig.cli.main import app
@@ -20,7 +20,7 @@ from mixsig.experiments.sweep import load_sweep
 from mixsig.signal import build_chain
 from mixsig.train import TrainConfig
 
-ROOT = Path(__file__).parent.parent
+ROOT = REPO
 FOLDERS = ("configs", "docs", "benchmarks", "src", "tests", "examples", ".ci")
 _ALTERNATIVES = "|".join(re.escape(f) for f in FOLDERS)
 PATH = re.compile(rf"(?<![\w./-])((?:{_ALTERNATIVES})/[\w.*<>/-]*[\w*>/])")

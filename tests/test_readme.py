@@ -1,11 +1,11 @@
 """The README's API example runs as written (and trains through the noisy chain)."""
 
 import re
-from pathlib import Path
 
 import torch
+from helpers import REPO
 
-README = Path(__file__).parent.parent / "README.md"
+README = REPO / "README.md"
 
 
 def test_readme_api_example_runs(capsys):

@@ -6,12 +6,13 @@ checks each as `mixsig check-config` does."""
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from mixsig import ConfigError, load_hardware
 from mixsig.config import load_yaml
 from mixsig.train import TrainConfig
 
-ROOT = Path(__file__).parent.parent
+ROOT = REPO
 HARDWARE = sorted((ROOT / "configs").glob("*.yaml"))
 RUNS = sorted((ROOT / "configs" / "runs").glob("*.yaml"))
 SWEEPS = sorted((ROOT / "configs" / "sweeps").glob("*.yaml"))

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
 from typer.testing import CliRunner
 
 from mixsig.cli.main import app
@@ -120,7 +121,7 @@ def test_sweep_and_report_refuse_bad_input_with_exit_2(tmp_path):
 def test_local_data_sets_add_the_optical_cnn_next_to_chang_et_al_and_it_runs(tmp_path):
     """--cifar10 adds the optical CNN (grey images, 9 × 9 kernels) and a digital reference;
     the optical run works end to end on a small CIFAR-10 binary folder."""
-    from test_data_local import write_cifar
+    from helpers.data import write_cifar
 
     from mixsig.train import run_training
 
@@ -158,7 +159,7 @@ def test_local_data_sets_add_the_optical_cnn_next_to_chang_et_al_and_it_runs(tmp
 def test_the_shipped_sweep_specs_expand_into_valid_runs():
     from mixsig.experiments.sweep import load_sweep
 
-    specs = sorted((Path(__file__).parent.parent / "configs" / "sweeps").glob("*.yaml"))
+    specs = sorted((REPO / "configs" / "sweeps").glob("*.yaml"))
     assert specs
     for path in specs:
         spec, runs = load_sweep(path)

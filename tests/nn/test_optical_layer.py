@@ -13,10 +13,10 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from optics_common import FOCAL, IDEAL, LAM, PITCH, one_thread  # noqa: F401
-from optics_common import count_calls as _count
-from optics_common import pad_same as _pad_same
-from optics_common import sampling as _sampling
+from helpers.optics import FOCAL, IDEAL, LAM, PITCH
+from helpers.optics import count_calls as _count
+from helpers.optics import pad_same as _pad_same
+from helpers.optics import sampling as _sampling
 
 import mixsig
 from mixsig.nn.optical import OpticalConv2d
@@ -34,7 +34,7 @@ from mixsig.signal import set_output_quantization
 F64 = torch.float64
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of optics_common
+pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of tests/conftest.py
 
 
 def _random_kernels(layer: OpticalConv2d, seed: int, signed: bool) -> None:

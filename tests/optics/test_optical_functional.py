@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from optics_common import IDEAL, one_thread  # noqa: F401
-from optics_common import pad_same as _pad_same
-from optics_common import sampling as _sampling
+from helpers.optics import IDEAL
+from helpers.optics import pad_same as _pad_same
+from helpers.optics import sampling as _sampling
 
 from mixsig.models.optical import optical_cnn
 from mixsig.nn import MixedConv2d, OpticalConv2d, optical_regularizer

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from optics_common import IDEAL, sampling
+from helpers.optics import IDEAL, sampling
 
 from mixsig.calib import CameraParams, SyntheticCamera, write_calibration_folder
 from mixsig.config import ConfigError, load_yaml, validate

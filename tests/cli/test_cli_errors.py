@@ -1,18 +1,17 @@
 """Bad input at the command line ends with one line naming the option, field or file and exit
 status 2 — never a traceback — and demo-like commands never write into the repository."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import typer
 import yaml
+from helpers import REPO
 from typer.testing import CliRunner
 
 from mixsig.cli.main import app
 
 runner = CliRunner()
-CONFIGS = Path(__file__).parent.parent / "configs"
+CONFIGS = REPO / "configs"
 
 TINY = {
     "name": "tiny",

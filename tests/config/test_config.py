@@ -1,13 +1,12 @@
 """Hardware configs: defaults, YAML round trip, and errors that name the field and the range."""
 
-from pathlib import Path
-
 import pytest
+from helpers import REPO
 
 from mixsig import ConfigError, HardwareConfig, load_hardware
 from mixsig.config import save_yaml, validate
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
 def test_default_is_the_documented_chain():
@@ -18,9 +17,7 @@ def test_default_is_the_documented_chain():
 
 
 def test_default_yaml_equals_default_config():
-    assert load_hardware(Path(__file__).parent.parent / "configs" / "default.yaml") == (
-        HardwareConfig()
-    )
+    assert load_hardware(REPO / "configs" / "default.yaml") == (HardwareConfig())
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

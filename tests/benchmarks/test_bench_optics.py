@@ -8,9 +8,10 @@ import importlib.util
 import json
 import math
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from helpers import REPO
+
+ROOT = REPO
 TO_VARIANTS = ("torchoptics_f64", "torchoptics_f32")
 
 

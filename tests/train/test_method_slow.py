@@ -1,14 +1,13 @@
 """Slow end to end (issue: training and evaluation): on the bundled MNIST digits with a 4-bit
 chain, P at 0.5 LSB stays equivalent to its noise-free quantized accuracy; B1 does not."""
 
-from pathlib import Path
-
 import pytest
 import yaml
+from helpers import REPO
 
 from mixsig.train import TrainConfig, run_training
 
-RUNS = Path(__file__).parent.parent / "configs" / "runs"
+RUNS = REPO / "configs" / "runs"
 
 
 @pytest.mark.slow

@@ -2,9 +2,10 @@
 
 import importlib.util
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from helpers import REPO
+
+ROOT = REPO
 
 
 def _load(name: str):

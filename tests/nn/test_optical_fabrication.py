@@ -16,10 +16,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from optics_common import FOCAL, IDEAL, LAM, PITCH, one_thread  # noqa: F401
-from optics_common import count_calls as _count
-from optics_common import pad_same as _pad_same
-from optics_common import sampling as _sampling
+from helpers.optics import IDEAL
+from helpers.optics import count_calls as _count
+from helpers.optics import pad_same as _pad_same
+from helpers.optics import sampling as _sampling
 
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.optics import phase_scale, quantize_phase, wrap_phase
@@ -30,7 +30,7 @@ F64 = torch.float64
 EXACT = 1e-12
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of optics_common
+pytestmark = pytest.mark.usefixtures("one_thread")  # the module-scoped fixture of tests/conftest.py
 
 
 # == 1. the etch-depth / wavelength phase scale α ==========================================

@@ -1,7 +1,7 @@
 """Shared set-up of the optical-layer tests: Chang et al.'s 4f geometry, an ideal camera, the
-sampling and the layer's 'same' padding."""
+sampling, the layer's 'same' padding and a call counter (the ``one_thread`` fixture is in
+tests/conftest.py)."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -14,15 +14,6 @@ IDEAL = {  # an ideal camera: no DAC, 16-bit unsigned ADC over a fixed range, no
     "noise": {"sigma_lsb": 0.0},
     "adc": {"bits": 16, "range": "fixed", "lo": 0.0, "hi": 1.0},
 }
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Small FFTs: one thread avoids waiting on the second core of a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def sampling(n: int, q: int = 2) -> FourierSampling:
