@@ -1,6 +1,7 @@
 """Configuration schemas (pydantic v2) side by side — the hardware description (what the analog
-chain of a mixed-signal layer is) and the sweep spec (`SweepConfig`); the run config is
-`mixsig.train.config.TrainConfig` — and the one YAML reader of mixsig (`read_yaml`)."""
+chain of a mixed-signal layer is, `hardware`), the run config (`run`: `TrainConfig`, with the
+methods it names defined in `methods`) and the sweep spec (`sweep`: `SweepConfig`) — and the one
+YAML reader of mixsig (`read_yaml`)."""
 
 from mixsig.config.hardware import (
     ADCConfig,

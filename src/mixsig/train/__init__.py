@@ -1,11 +1,11 @@
 """Training and evaluation runs: the method P, the baselines B1–B4 (`METHODS`, defined in
-`mixsig.train.methods`), resumable checkpoints; the studies' shared recipe is
+`mixsig.config.methods`), resumable checkpoints; the studies' shared recipe is
 `mixsig.train.recipe`."""
 
+from mixsig.config.methods import Method, get_method
 from mixsig.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from mixsig.train.config import METHODS, TrainConfig
 from mixsig.train.loop import accuracy, fit, mc_accuracy
-from mixsig.train.methods import Method, get_method
 from mixsig.train.runner import (
     RunFolderError,
     load_data,

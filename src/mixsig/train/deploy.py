@@ -1,7 +1,7 @@
 """The method's chain in training and its last steps before deployment.
 
 Owns what a run does to its converted network according to its method's definition
-(`mixsig.train.methods.Method`): `set_training_chain` — the ADC rounding/clipping on or off
+(`mixsig.config.methods.Method`): `set_training_chain` — the ADC rounding/clipping on or off
 and the training noise of the current step, in the hardware-aware phase; `deploy_on_chain` —
 after training, the hardware's chain (noise at the hardware's σ, ADC rounding on), the ADC
 ranges re-calibrated for methods whose training never saw the ADC, and batch-norm statistics
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mixsig.config.methods import Method
 from mixsig.signal import calibrate, set_output_quantization, set_sigma_lsb
-from mixsig.train.methods import Method
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 Owns the sequence of a run (the `Run` and its phase loop, `pretrain`, `run_training`,
 `load_trained`); its parts live beside it: the data (`mixsig.data.load_split`) and the network
 (`mixsig.models.model_from_config`) the config names, the method's definition
-(`mixsig.train.methods`) and its chain in training and deployment (`mixsig.train.deploy`), the
+(`mixsig.config.methods`) and its chain in training and deployment (`mixsig.train.deploy`), the
 run folder (`mixsig.train.run_folder`), the metrics log (`mixsig.train.metrics`), the
 checkpoint's keys and resume checks (`mixsig.train.run_checkpoint`) and the pre-training cache
 (`mixsig.train.pretrain_cache`). The sequence:

@@ -38,7 +38,7 @@ GROUP_KEYS = (
     "distortion_strength",
     "sigma_test_lsb",
 )
-METHOD_ORDER = tuple(METHODS)  # P, B1, B2, B3, B4: the order of mixsig.train.methods
+METHOD_ORDER = tuple(METHODS)  # P, B1, B2, B3, B4: the order of mixsig.config.methods
 KNOWN_TAGS = ("methods", "optical", "distortion")
 OPTICAL_MODEL = "optical_cnn"
 DIGITAL_REFERENCE_MODEL = "small_cnn"

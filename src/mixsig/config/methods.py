@@ -1,8 +1,10 @@
 """The training methods, one definition each: what a method trains with and how it is deployed.
 
 Owns `Method` and the registry `METHODS` (name → definition, in the order of tables and
-reports). A run reads its method's definition (``METHODS[cfg.method.name]``, or
-``cfg.method.definition``) and nothing else decides what the method does: the run
+reports): declarative definitions, beside the run config that names them (`mixsig.config.run`;
+``mixsig.train.METHODS`` is the same registry). A run reads its method's definition
+(``METHODS[cfg.method.name]``, or ``cfg.method.definition``) and nothing else decides what the
+method does: the run
 (`mixsig.train.runner`) asks the definition whether to train the hardware-aware phase, whether
 the ADC rounds and clips in training, how much training noise to inject (`Method.sigma_at`),
 and what to redo before deployment. The names (P, B1–B4) are the ones in configs, tables and
