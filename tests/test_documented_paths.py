@@ -91,3 +91,25 @@ def test_every_run_config_validates(path):
 def test_every_sweep_spec_expands(path):
     spec, runs = load_sweep(path)
     assert runs and spec.name == path.stem
+
+
+def _yaml_blocks():
+    for page in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S):
+            yield page.relative_to(REPO), block
+
+
+@pytest.mark.parametrize("where, block", list(_yaml_blocks()), ids=lambda v: str(v)[:30])
+def test_every_yaml_example_in_the_docs_validates(where, block):
+    """A sweep spec (it has ``base``) expands from the repository's root; anything else is a
+    hardware config whose chain builds."""
+    import yaml
+
+    from mixsig.config import HardwareConfig, SweepConfig, validate
+    from mixsig.experiments.sweep import expand
+
+    data = yaml.safe_load(block)
+    if "base" in data:
+        assert expand(validate(SweepConfig, data, source=str(where)), REPO)
+    else:
+        build_chain(validate(HardwareConfig, data, source=str(where)))
