@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from mixsig.errors import MixsigError
-from mixsig.signal.distortion.map_file import NPY_READ_ERRORS, npy_problem, npz_member_problem
+from mixsig.signal.distortion.map_file import NPY_READ_ERRORS, npy_problem, read_npz_member
 
 __all__ = [
     "FRAME_SUFFIXES",
@@ -207,16 +207,7 @@ def _read_npz(path: Path) -> np.ndarray:
             raise CalibrationError(
                 f"{path}: found arrays {names}; need an array named 'frames' or exactly one array"
             )
-        problem = npz_member_problem(z, name)
-        if problem is not None:
-            raise CalibrationError(f"{path}: array {name!r}: {problem}")
-        try:
-            return np.asarray(z[name])
-        except NPY_READ_ERRORS:
-            raise CalibrationError(
-                f"{path}: array {name!r}: found corrupt data (the archive member cannot be "
-                "read); need an intact file"
-            ) from None
+        return read_npz_member(z, name, path, CalibrationError)
 
 
 def _read_tiff(path: Path, bits: int | None) -> np.ndarray:

@@ -24,7 +24,14 @@ import numpy as np
 
 from mixsig.errors import MixsigError
 
-__all__ = ["NPY_READ_ERRORS", "MapFileError", "npy_problem", "npz_member_problem", "read_maps"]
+__all__ = [
+    "NPY_READ_ERRORS",
+    "MapFileError",
+    "npy_problem",
+    "npz_member_problem",
+    "read_maps",
+    "read_npz_member",
+]
 
 #: What reading a NumPy file or archive member may raise for a corrupt or truncated file.
 NPY_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
@@ -92,14 +99,19 @@ def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
     return z
 
 
-def _member(z: np.lib.npyio.NpzFile, name: str, path: Path) -> np.ndarray:
+def read_npz_member(
+    z: np.lib.npyio.NpzFile, name: str, path: Path, error: type[MixsigError] | None = None
+) -> np.ndarray:
+    """The array ``name`` of the open archive ``z`` (from ``path``), never unpickled; what keeps
+    it from being read raises ``error`` (default `MapFileError`) naming the file and array."""
+    error = error or MapFileError
     problem = npz_member_problem(z, name)
     if problem is not None:
-        raise MapFileError(f"{path}: array {name!r}: {problem}")
+        raise error(f"{path}: array {name!r}: {problem}")
     try:
         return np.asarray(z[name])
     except NPY_READ_ERRORS:
-        raise MapFileError(
+        raise error(
             f"{path}: array {name!r}: found corrupt data (the archive member cannot be "
             "read); need an intact file"
         ) from None
@@ -123,7 +135,7 @@ def read_maps(
                 f"{path} has no array {', '.join(repr(k) for k in missing)} "
                 f"(found: {', '.join(z.files) or 'none'}; needed: {', '.join(keys)})"
             )
-        raw = {k: _member(z, k, path) for k in keys}
+        raw = {k: read_npz_member(z, k, path) for k in keys}
     out = {}
     for k, a in raw.items():
         if a.dtype.kind not in "fiu":
