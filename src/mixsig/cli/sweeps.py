@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mixsig.cli._errors import explained, fail
+from mixsig.cli._errors import explained
 from mixsig.cli.app import app
 
 
@@ -38,23 +38,19 @@ def reproduce(
       mixsig reproduce --cifar10 /data/cifar10 --mnist /data/mnist   # + optical vs Chang et al.
     """
     from mixsig.experiments.reproduce import reproduce as run
-    from mixsig.experiments.sweep import SweepFailed
 
     local = {k: str(v) for k, v in (("mnist", mnist), ("cifar10", cifar10)) if v is not None}
-    try:
-        run(
-            out,
-            quick=quick,
-            seeds=seeds,
-            draws=draws,
-            scheduler=scheduler,
-            workers=workers,
-            local=local,
-            progress=progress,
-            echo=typer.echo,
-        )
-    except SweepFailed as err:
-        fail(str(err))
+    run(
+        out,
+        quick=quick,
+        seeds=seeds,
+        draws=draws,
+        scheduler=scheduler,
+        workers=workers,
+        local=local,
+        progress=progress,
+        echo=typer.echo,
+    )
 
 
 @app.command()
@@ -79,21 +75,18 @@ def sweep(
 
       mixsig sweep configs/sweeps/bits.yaml --scheduler tcp://10.0.0.5:8786
     """
-    from mixsig.experiments.sweep import SweepFailed, load_sweep, run_sweep
+    from mixsig.experiments.sweep import load_sweep, run_sweep
 
     spec, runs = load_sweep(config)
-    try:
-        table = run_sweep(
-            runs,
-            out or Path("runs") / spec.name,
-            scheduler=scheduler,
-            workers=workers,
-            retries=retries,
-            progress=progress,
-            echo=typer.echo,
-        )
-    except SweepFailed as err:
-        fail(str(err))
+    table = run_sweep(
+        runs,
+        out or Path("runs") / spec.name,
+        scheduler=scheduler,
+        workers=workers,
+        retries=retries,
+        progress=progress,
+        echo=typer.echo,
+    )
     typer.echo(f"table: {table}")
 
 

@@ -50,10 +50,10 @@ def _run_name(r: SweepRun) -> str:
     return f"{r.config.name} [{r.tag}{': ' + labels if labels else ''}] (runs/{r.key})"
 
 
-class SweepFailed(RuntimeError):
+class SweepFailed(MixsigError, RuntimeError):
     """Runs of a sweep that still failed after their retries; ``failures`` maps each run's
     description (name, tag, labels, folder) to its error. The table holds every run that
-    finished."""
+    finished. (A `MixsigError`: the command line prints it and exits 2.)"""
 
     def __init__(self, failures: dict[str, str], total: int, table: Path) -> None:
         self.failures = failures
