@@ -203,7 +203,7 @@ def _blowing_up() -> HardwareConfig:
 
 
 def test_a_chain_that_is_not_finite_is_refused_at_build_naming_the_stage():
-    from mixsig.signal.chain import build_chain
+    from mixsig.signal.build import build_chain
 
     with pytest.raises(ConfigError, match=r"finite values:\n  distortion\[1\] \(polynomial\)"):
         build_chain(_blowing_up())
@@ -212,8 +212,7 @@ def test_a_chain_that_is_not_finite_is_refused_at_build_naming_the_stage():
 def test_the_check_leaves_the_random_state_alone_and_passes_the_examples():
     import torch
 
-    from mixsig.signal.chain import build_chain
-    from mixsig.signal.finite import check_finite_chain
+    from mixsig.signal.build import build_chain, check_finite_chain
 
     state = torch.get_rng_state()
     for path in CONFIGS:
@@ -227,7 +226,7 @@ def test_the_check_leaves_the_random_state_alone_and_passes_the_examples():
 def test_shot_noise_too_weak_for_a_steep_curve_is_refused_naming_it():
     """1e-3 electrons per unit: at a calibrated full scale of 1e-3 the training shot noise is
     ~1e3 full scales, which u^15 raises beyond float32 (at a full scale of 1 it stays finite)."""
-    from mixsig.signal.finite import check_finite_chain
+    from mixsig.signal.build import check_finite_chain
 
     hw = validate(
         HardwareConfig,

@@ -29,7 +29,8 @@ from pydantic.fields import FieldInfo
 
 from mixsig.config import ConfigError, HardwareConfig, validate
 from mixsig.config.hardware import LUT_MIN_SPACING, RANGE_MIN_SPAN
-from mixsig.signal.chain import build_chain, build_dac
+from mixsig.signal.build import build_chain
+from mixsig.signal.chain import build_dac
 
 FAST = settings(
     max_examples=500,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mixsig.calib.fits import Param
 
 if TYPE_CHECKING:
-    from mixsig.calib.report import CalibrationReport
+    from mixsig.calib.outcome import CalibrationReport
 
 __all__ = ["markdown"]
 

@@ -70,14 +70,14 @@ Markdown (`mixsig.calib.markdown`). The maps file itself is `mixsig.calib.maps`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from mixsig._atomic import atomic_write_text
 from mixsig.calib.figures import draw_figures
 from mixsig.calib.maps import load_maps, tile_maps
 from mixsig.calib.markdown import markdown
+from mixsig.calib.outcome import CalibrationReport
 from mixsig.calib.pipeline import MEASUREMENT_STEPS, Options, State, check_folder
 from mixsig.calib.writer import OUTPUT_STEPS
 from mixsig.config.hardware import HardwareConfig
@@ -85,26 +85,6 @@ from mixsig.config.hardware import HardwareConfig
 __all__ = ["CalibrationReport", "calibrate_folder", "load_maps", "tile_maps"]
 
 TransferChoice = Literal["auto", "gamma", "polynomial", "lut", "none"]
-
-
-@dataclass
-class CalibrationReport:
-    """What `calibrate_folder` did: the fits, the files written, what was skipped and why."""
-
-    hardware: HardwareConfig
-    yaml_path: Path
-    maps_path: Path | None
-    report_dir: Path
-    markdown_path: Path
-    figures: dict[str, Path]
-    fits: dict[str, Any]
-    transfer_choice: str | None
-    full_scale_dn: float
-    full_scale_source: str
-    dark_dn: float | None
-    skipped: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    markdown: str = ""
 
 
 def calibrate_folder(

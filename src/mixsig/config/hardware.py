@@ -13,7 +13,7 @@ full scale.
 
 Ranges: every number has a physical range (in its field's description, with its units), chosen
 so that a chain built from in-range values maps its whole ADC input range to finite values in
-float32, forward and backward (`mixsig.signal.finite.check_finite_chain` refuses the rare
+float32, forward and backward (`mixsig.signal.build.check_finite_chain` refuses the rare
 combination that still does not, e.g. several large polynomials in a row). Integers are strict:
 a boolean (``bits: true``), a float (``seed: 1.0e23``) or a string is refused, never converted;
 a number given as a boolean is refused too.

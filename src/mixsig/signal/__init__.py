@@ -4,10 +4,10 @@ Everything a mixed-signal layer does to its analog result lives here, each piece
 `nn.Module`; `mixsig.nn` composes them into layers. See `mixsig.signal.chain` for the order.
 """
 
+from mixsig.signal.build import build_chain
 from mixsig.signal.calibration import calibrate, observing
 from mixsig.signal.chain import (
     AnalogChain,
-    build_chain,
     build_dac,
     chains,
     set_adc_bits,

@@ -27,7 +27,7 @@ ADC's, so transfer curves are defined relative to the ADC range, as a camera's r
 measured relative to its full scale.
 
 `build_chain` refuses, with a `ConfigError` naming the stage and its fields, a chain that does
-not map its ADC input range to finite values (`mixsig.signal.finite`): the schema's ranges keep
+not map its ADC input range to finite values (`mixsig.signal.build`): the schema's ranges keep
 each number physical, the probe catches the combinations no single range can (several large
 transfer curves in a row, strong shot noise before a steep curve).
 """
@@ -160,21 +160,11 @@ def build_distortion(cfg) -> nn.Module:
     raise ValueError(f"unknown distortion kind {kind!r}")
 
 
-def build_chain(hw: HardwareConfig, *, signed: bool | None = None) -> AnalogChain:
-    """The analog chain of ``hw``. ``signed`` overrides ``hw.adc.signed`` (a layer whose
-    analog outputs are non-negative by construction, e.g. a differential half, passes False);
-    otherwise ``adc.signed: null`` means signed for signed weights, unsigned for differential.
-
-    Raises `ConfigError` when the chain does not map its ADC input range to finite values
-    (`mixsig.signal.finite.check_finite_chain`; checked once per distinct config)."""
-    from mixsig.signal.finite import check_finite_chain  # it builds chains itself
-
-    check_finite_chain(hw, signed=signed)
-    return assemble_chain(hw, signed)
-
-
 def assemble_chain(hw: HardwareConfig, signed: bool | None = None) -> AnalogChain:
-    """The chain of ``hw`` without the finiteness check (`build_chain` is the public entry)."""
+    """The chain of ``hw`` as its config says, unchecked (`mixsig.signal.build.build_chain`
+    checks it first: the public entry). ``signed`` overrides ``hw.adc.signed`` (a layer whose
+    analog outputs are non-negative by construction, e.g. a differential half, passes False);
+    otherwise ``adc.signed: null`` means signed for signed weights, unsigned for differential."""
     a = hw.adc
     kw = _quantizer_kwargs(a)
     if signed is not None:
@@ -200,7 +190,7 @@ def assemble_chain(hw: HardwareConfig, signed: bool | None = None) -> AnalogChai
 
 __all__ = [
     "AnalogChain",
-    "build_chain",
+    "assemble_chain",
     "build_dac",
     "build_distortion",
     "chains",

@@ -3,7 +3,7 @@
 The run config's schema is `mixsig.config.run` (re-exported here: ``from mixsig.train.config
 import TrainConfig`` keeps working); this module adds what needs the chain itself — every maps
 file a config names read, and every chain checked to map its input range to finite values
-(`mixsig.signal.finite`) — which the config layer cannot build.
+(`mixsig.signal.build`) — which the config layer cannot build.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mixsig.config.run import (
     config_kind,
     load_train_config,
 )
-from mixsig.signal.chain import build_chain
+from mixsig.signal.build import build_chain
 
 
 def _check_chain(hw: HardwareConfig, optical: bool, where: str) -> None:
@@ -58,7 +58,7 @@ def check_config_file(
 ) -> tuple[str, Any]:
     """Validate the config file ``path`` as ``mixsig check-config`` does: the file (UTF-8,
     YAML, unique keys, a mapping), every field (ranges, types), every maps file it names and
-    its chain (`mixsig.signal.finite.check_finite_chain`). ``kind``: one of `KINDS`, or None to
+    its chain (`mixsig.signal.build.check_finite_chain`). ``kind``: one of `KINDS`, or None to
     tell it from the keys (`config_kind`). A sweep spec is expanded by ``load_sweep`` (pass
     `mixsig.experiments.sweep.load_sweep`; this layer cannot import it) and every run's chain
     checked.

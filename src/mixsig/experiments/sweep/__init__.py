@@ -33,12 +33,12 @@ from mixsig.experiments.sweep.execution import _describe as _describe
 from mixsig.experiments.sweep.execution import _inline as _inline
 from mixsig.experiments.sweep.execution import _run_name as _run_name
 from mixsig.experiments.sweep.execution import run_sweep
-from mixsig.experiments.sweep.keys import run_key
-from mixsig.experiments.sweep.spec import SweepRun, expand, load_sweep
+from mixsig.experiments.sweep.keys import SweepRun, run_key
 from mixsig.experiments.sweep.spec import _check_entry as _check_entry
 from mixsig.experiments.sweep.spec import _load_base as _load_base
 from mixsig.experiments.sweep.spec import _merge as _merge
 from mixsig.experiments.sweep.spec import _set_path as _set_path
+from mixsig.experiments.sweep.spec import expand, load_sweep
 from mixsig.experiments.sweep.table import LABEL_COLUMNS as LABEL_COLUMNS
 from mixsig.experiments.sweep.table import TABLE_COLUMNS as TABLE_COLUMNS
 from mixsig.experiments.sweep.table import _columns as _columns

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from mixsig._atomic import atomic_write_text
 from mixsig.errors import MixsigError
-from mixsig.experiments.sweep.spec import SweepRun
+from mixsig.experiments.sweep.keys import SweepRun
 from mixsig.experiments.sweep.table import collect, write_table
 from mixsig.experiments.sweep.tasks import _pretrain_task, _run_task
 from mixsig.train import TrainConfig, pretrain_key

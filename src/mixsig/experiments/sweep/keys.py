@@ -1,4 +1,5 @@
-"""The run keys of a sweep: `run_key`, the one name of a run's folder and Dask task.
+"""The run keys of a sweep: `run_key`, the one name of a run's folder and Dask task, and
+`SweepRun`, an expanded run under its key.
 
 `run_key` is 16 hex digits of the SHA-256 of the run's canonical JSON (hardware resolved,
 ``name`` left out), so the same config has the same key whatever it is called and wherever it
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 
 from mixsig.train import TrainConfig
 
@@ -23,4 +25,14 @@ def run_key(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-__all__ = ["run_key"]
+@dataclass
+class SweepRun:
+    """One expanded run: its key (`run_key`), tag and labels (table columns) and config."""
+
+    key: str
+    tag: str
+    labels: dict = field(default_factory=dict)
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+
+__all__ = ["SweepRun", "run_key"]

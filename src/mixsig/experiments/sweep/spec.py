@@ -26,7 +26,6 @@ import copy
 import itertools
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +39,9 @@ from mixsig.config.io import (
     validate,
 )
 from mixsig.config.sweep import RESERVED, SweepConfig
-from mixsig.experiments.sweep.keys import run_key
+from mixsig.experiments.sweep.keys import SweepRun, run_key
 from mixsig.experiments.sweep.table import LABEL_COLUMNS, TABLE_COLUMNS
 from mixsig.train import TrainConfig
-
-
-@dataclass
-class SweepRun:
-    """One expanded run: its key (`run_key`), tag and labels (table columns) and config."""
-
-    key: str
-    tag: str
-    labels: dict = field(default_factory=dict)
-    config: TrainConfig = field(default_factory=TrainConfig)
 
 
 def _merge(old: Any, new: Any) -> Any:

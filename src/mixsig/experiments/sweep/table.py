@@ -26,7 +26,7 @@ from mixsig._atomic import atomic_write_bytes, atomic_write_text
 from mixsig.config.hardware import HardwareConfig
 
 if TYPE_CHECKING:
-    from mixsig.experiments.sweep.spec import SweepRun
+    from mixsig.experiments.sweep.keys import SweepRun
 
 TABLE_COLUMNS = (
     "key",

@@ -1,11 +1,13 @@
-"""The build-time finiteness check of an analog chain: `check_finite_chain`.
+"""A hardware config turned into a checked analog chain: `build_chain` and its finiteness
+check `check_finite_chain`.
 
 A hardware config whose every field is within its documented range can still describe a chain
 that overflows (a huge analog gain, shot noise at an extreme rate, a polynomial that explodes
 over the ADC range). `mixsig.signal.build_chain` therefore pushes the ADC's input range through
 a separately built chain — forward in evaluation and training, backward — and refuses the
 config with a `ConfigError` naming the first stage (and its fields) that turns finite values
-into non-finite ones.
+into non-finite ones. The chain itself and its assembly from the config are
+`mixsig.signal.chain`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ from torch import Tensor, nn
 from mixsig.config.hardware import HardwareConfig, without_maps
 from mixsig.config.io import ConfigError
 from mixsig.signal.chain import AnalogChain, assemble_chain
+
+
+def build_chain(hw: HardwareConfig, *, signed: bool | None = None) -> AnalogChain:
+    """The analog chain of ``hw``. ``signed`` overrides ``hw.adc.signed`` (a layer whose
+    analog outputs are non-negative by construction, e.g. a differential half, passes False);
+    otherwise ``adc.signed: null`` means signed for signed weights, unsigned for differential.
+
+    Raises `ConfigError` when the chain does not map its ADC input range to finite values
+    (`check_finite_chain`; checked once per distinct config)."""
+    check_finite_chain(hw, signed=signed)
+    return assemble_chain(hw, signed)
+
 
 #: full scales (ADC input units) at which a calibrated or learned range is probed: the chain
 #: must be finite for data of any of these scales (transfer curves are relative to the full
@@ -203,4 +217,4 @@ def _probe_one(chain: AnalogChain, hw: HardwareConfig, fs: float | None) -> str 
     return None
 
 
-__all__ = ["PROBE_FULL_SCALES", "check_finite_chain"]
+__all__ = ["PROBE_FULL_SCALES", "build_chain", "check_finite_chain"]
