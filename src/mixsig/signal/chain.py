@@ -1,7 +1,8 @@
 """The analog chain of one mixed-signal layer, from the analog result to the digital value.
 
-Owns `AnalogChain` (the order of operations of design §2, steps 4–6) and `build_chain` /
-`build_dac` (a `HardwareConfig` turned into modules):
+Owns `AnalogChain` (the order of operations of design §2, steps 4–6) and its assembly from a
+`HardwareConfig` (`assemble_chain`, `build_dac`, `build_distortion`); the public entry that
+checks a chain before building it is `mixsig.signal.build.build_chain`:
 
     s = g·x                      analog gain / exposure (optional, learned or fixed)
     s = D_k(…D_1(s))             deterministic distortions, relative to the ADC full scale,
