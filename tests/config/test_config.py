@@ -237,3 +237,20 @@ def test_shot_noise_too_weak_for_a_steep_curve_is_refused_naming_it():
     )
     with pytest.raises(ConfigError, match=r"  distortion\[0\] \(polynomial\).*to 0\.001\)"):
         check_finite_chain(hw)
+
+
+def test_the_build_check_probes_randomised_distortions_at_their_extremes_and_large_scales():
+    """The slow fuzz's example: each parameter in range, but in training the gamma randomised
+    to 1.75 × 9 after a 270× polynomial overflows float32 at a 1000-unit full scale."""
+    from mixsig.signal.build import build_chain
+
+    data = {
+        "distortion": [
+            {"kind": "polynomial", "coeffs": [270.0]},
+            {"kind": "gamma", "randomize": 0.75, "seed": 54, "gamma": 9.0},
+        ]
+    }
+    with pytest.raises(ConfigError, match=r"distortion\[1\] \(gamma\).*randomised at 1.75×"):
+        build_chain(validate(HardwareConfig, data))
+    data["distortion"][1]["randomize"] = 0.0  # at its nominal gamma the chain stays finite
+    build_chain(validate(HardwareConfig, data))

@@ -13,6 +13,7 @@ into non-finite ones. The chain itself and its assembly from the config are
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,9 +53,10 @@ def check_finite_chain(hw: HardwareConfig, *, signed: bool | None = None) -> Non
     given; a calibrated or learned one calibrated first, see below), divided by the analog
     gain, through a separately built chain; measured maps files are not read (their values are
     checked when they are loaded). A calibrated or learned range is calibrated to each of
-    `PROBE_FULL_SCALES` when the chain has shot noise or a noise floor (the rest of the chain
-    is relative to the full scale: one scale, 1, is enough then). torch's random state is left
-    as it was; the result is cached per distinct ``(hw, signed)``."""
+    `PROBE_FULL_SCALES`: shot noise and a noise floor are absolute, and even a chain whose
+    curves are relative to the full scale overflows float32 at a large one (u^γ·FS). Training
+    is probed at the extremes of every distortion's per-batch randomisation. torch's random
+    state is left as it was; the result is cached per distinct ``(hw, signed)``."""
     problem = _probe_cached(hw.model_dump_json(), signed)
     if problem is not None:
         raise ConfigError(
@@ -78,9 +80,8 @@ def _probing() -> Iterator[None]:
 def _probe(hw: HardwareConfig, signed: bool | None) -> str | None:
     """The first problem of ``hw``'s chain (one line per field named), or None."""
     scales: tuple[float | None, ...] = (None,)
-    if hw.adc.range != "fixed":  # without absolute noise the chain is scale-free: one will do
-        absolute = hw.noise.shot_electrons_per_unit is not None or hw.noise.floor_std > 0
-        scales = PROBE_FULL_SCALES if absolute else (1.0,)
+    if hw.adc.range != "fixed":
+        scales = PROBE_FULL_SCALES
     with _probing():
         for fs in scales:
             chain = assemble_chain(hw, signed)
@@ -189,7 +190,9 @@ def _backward_problem(chain: AnalogChain, rec: _Recorder, x: Tensor, where: str)
 
 
 def _probe_one(chain: AnalogChain, hw: HardwareConfig, fs: float | None) -> str | None:
-    """Push the ADC range through ``chain`` (calibrated to ``fs`` first, unless fixed)."""
+    """Push the ADC range through ``chain`` (calibrated to ``fs`` first, unless fixed): in
+    evaluation, then in training (with and without ADC rounding) at every extreme of the
+    distortions' per-batch randomisation (each randomised module at 1 − r and at 1 + r)."""
     if fs is not None:
         _calibrate_probe(chain, fs)
     g = _gain(chain)
@@ -197,24 +200,62 @@ def _probe_one(chain: AnalogChain, hw: HardwareConfig, fs: float | None) -> str 
     at = f"ADC range [{lo:.4g}, {hi:.4g}]" + ("" if fs is None else f", calibrated to {fs:g}")
     levels = torch.linspace(lo, hi, math.prod(_PROBE_SHAPE), dtype=torch.float64) / g
     stages = _stages(chain, hw)
-    for mode, quantize in (("evaluation", True), ("training", True), ("training", False)):
+    randomised = [d for d in chain.distortions if getattr(d, "randomize", 0.0) > 0.0]
+    extremes = list(itertools.product((-1.0, 1.0), repeat=min(len(randomised), _MAX_EXTREMES)))
+    runs = [("evaluation", True, ())] + [
+        ("training", quantize, signs) for quantize in (True, False) for signs in extremes
+    ]
+    for mode, quantize, signs in runs:
         chain.train(mode == "training")
         chain.quantize_output = quantize
         where = f"{mode}{'' if quantize else ' without ADC rounding'}, {at}"
+        if signs:
+            where += ", randomised at " + ", ".join(
+                f"{1 + s * d.randomize:g}×" for d, s in zip(randomised, signs)
+            )
         x = levels.float().reshape(_PROBE_SHAPE).requires_grad_(mode == "training")
-        rec = _Recorder(stages)
-        try:
-            y = chain(x)
-            problem = _forward_problem(rec, y, max(abs(lo), abs(hi)), where)
-            if problem is None and y.requires_grad:
-                y.sum().backward()
-                problem = _backward_problem(chain, rec, x, f"backward, {where}")
-        finally:
-            rec.remove()
+        with _jitter_at(randomised, signs):
+            problem = _run_probe(chain, stages, x, max(abs(lo), abs(hi)), where)
         if problem is not None:
             return problem
         chain.zero_grad(set_to_none=True)
     return None
+
+
+#: randomised distortions probed at all their sign combinations (2^n runs); beyond, the first n
+_MAX_EXTREMES = 6
+
+
+@contextmanager
+def _jitter_at(modules: list[nn.Module], signs: tuple[float, ...]) -> Iterator[None]:
+    """Each module's per-batch randomisation factor fixed at 1 + sign·r (an instance attribute
+    shadowing `Distortion._jitter_factor`), restored afterwards."""
+    for d, sign in zip(modules, signs):
+
+        def factor(like: Tensor, d=d, sign=sign) -> Tensor | None:
+            if not d.randomizing:
+                return None
+            return torch.tensor(1.0 + sign * d.randomize, dtype=like.dtype, device=like.device)
+
+        d._jitter_factor = factor
+    try:
+        yield
+    finally:
+        for d in modules[: len(signs)]:
+            del d._jitter_factor
+
+
+def _run_probe(chain: AnalogChain, stages: list, x: Tensor, fs: float, where: str) -> str | None:
+    rec = _Recorder(stages)
+    try:
+        y = chain(x)
+        problem = _forward_problem(rec, y, fs, where)
+        if problem is None and y.requires_grad:
+            y.sum().backward()
+            problem = _backward_problem(chain, rec, x, f"backward, {where}")
+    finally:
+        rec.remove()
+    return problem
 
 
 __all__ = ["PROBE_FULL_SCALES", "build_chain", "check_finite_chain"]
