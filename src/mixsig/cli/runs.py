@@ -121,8 +121,9 @@ def compare(
     ms = list(METHODS) if methods is None else [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in ms if m not in METHODS]
     if bad or not ms:
-        typer.echo(f"error: --methods must be from {', '.join(METHODS)}, got {methods!r}", err=True)
-        raise typer.Exit(2)
+        raise typer.BadParameter(
+            f"must be from {', '.join(METHODS)}, got {methods!r}", param_hint="--methods"
+        )
     seed_list = int_list(seeds, "--seeds")
     cfg = load_train_config(config)
     compare_methods(

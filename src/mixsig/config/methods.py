@@ -147,6 +147,12 @@ METHODS: dict[str, Method] = _registry(
 )
 
 
+#: the methods trained without noise (B1, B2, B4: the verdict's noise-free references) and with
+#: it (P, B3: the ones a σ_train applies to), in the registry's order
+NOISE_FREE_METHODS = tuple(m.name for m in METHODS.values() if not m.noise_in_training)
+NOISY_METHODS = tuple(m.name for m in METHODS.values() if m.noise_in_training)
+
+
 def get_method(name: str) -> Method:
     """The definition of the method ``name``; a `ValueError` naming the known ones otherwise."""
     try:
@@ -155,4 +161,4 @@ def get_method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["METHODS", "Method", "get_method"]
+__all__ = ["METHODS", "NOISE_FREE_METHODS", "NOISY_METHODS", "Method", "get_method"]

@@ -30,10 +30,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from mixsig.config.methods import NOISE_FREE_METHODS, NOISY_METHODS
 from mixsig.data import load_local
 from mixsig.experiments.report import build_report
 from mixsig.experiments.sweep import SweepConfig, expand, run_sweep
-from mixsig.train import METHODS, pretrain_key
+from mixsig.train import pretrain_key
 
 FULL_BITS = (2, 3, 4, 5, 6, 8)
 FULL_SIGMA_TRAIN = (0.0, 0.25, 0.5, 1.0)
@@ -77,9 +78,9 @@ def base_config(draws: int = 20, sigma_test: tuple[float, ...] = SIGMA_TEST) -> 
 def _method_runs(bits: tuple[int, ...], sigma_train: tuple[float, ...]) -> list[dict]:
     runs = []
     for b in bits:
-        for m in (m.name for m in METHODS.values() if not m.noise_in_training):  # B1, B2, B4
+        for m in NOISE_FREE_METHODS:
             runs.append({"tag": "methods", "method.name": m, "hardware.adc.bits": b})
-        for m in (m.name for m in METHODS.values() if m.noise_in_training):  # P, B3: σ_train
+        for m in NOISY_METHODS:  # each at every σ_train
             for s in sigma_train:
                 runs.append(
                     {

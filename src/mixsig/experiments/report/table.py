@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixsig.config.methods import METHODS, NOISE_FREE_METHODS
 from mixsig.eval import EQUIVALENT_PP
 from mixsig.experiments.sweep import TABLE_COLUMNS
-from mixsig.train import METHODS
 
 OPTIONAL_COLUMNS = ("key", "name", "equivalent", "seconds")
 #: the columns of the sweep's tidy table (`mixsig.experiments.sweep.TABLE_COLUMNS`) it needs
@@ -46,7 +46,6 @@ TOL = 1e-9  # float slack in equivalence tests and σ comparisons (CSV round tri
 _STR_COLUMNS = ("tag", "method", "model", "data", "distortion")
 _INT_COLUMNS = ("adc_bits", "seed", "draws")
 _FLOAT_KEYS = ("sigma_train_lsb", "sigma_hw_lsb", "distortion_strength", "sigma_test_lsb")
-NOISE_FREE_METHODS = tuple(m.name for m in METHODS.values() if not m.noise_in_training)
 REFERENCE_NOTE = (
     "Reference of the verdict: the stricter of two noise-free quantized accuracies of the same "
     "model, data and bit depth, each a mean over seeds: the network's own at σ_test = 0, and "
