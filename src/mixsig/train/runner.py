@@ -196,13 +196,16 @@ class Run:
             self.synthesise_doe()  # then the camera is recalibrated to the realised PSF
         if phase == "aware" or (phase == "pretrain" and self.optical):
             self.convert_and_calibrate()
-        if phase == "pretrain" and self.optical:
-            # "float" pre-training of an optical network: ideal camera (no noise, no rounding)
-            set_output_quantization(self.model, False)
-            set_sigma_lsb(self.model, 0.0)
+        self._ideal_camera_in_pretraining(phase)
         if phase in ("pretrain", "aware"):
             pc = getattr(self.cfg, phase)
             self._make_optimizer(pc.lr, pc.epochs)
+
+    def _ideal_camera_in_pretraining(self, phase: str) -> None:
+        """ "Float" pre-training of an optical network: an ideal camera (no noise, no rounding)."""
+        if phase == "pretrain" and self.optical:
+            set_output_quantization(self.model, False)
+            set_sigma_lsb(self.model, 0.0)
 
     def configure_chain(self, sigma: float) -> None:
         """The method's training chain at training noise ``sigma`` (`set_training_chain`)."""
@@ -236,9 +239,7 @@ class Run:
         phase = meta.phase
         self.load_weights(ck, phase)
         self.synthesis = meta.synthesis
-        if phase == "pretrain" and self.optical:
-            set_output_quantization(self.model, False)
-            set_sigma_lsb(self.model, 0.0)
+        self._ideal_camera_in_pretraining(phase)
         self.state = RunState(phase, meta.epoch, meta.step_in_epoch, meta.global_step)
         if phase in ("pretrain", "aware"):
             pc = getattr(self.cfg, phase)
