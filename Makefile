@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: env demo test test-all bench lint clean
+.PHONY: env demo test test-all bench lint clean data
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+data: $(STAMP)
+	$(BIN)/mixsig data fetch all --to data
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "slow or not slow"

@@ -1,32 +1,42 @@
 """Training-step cost of mixsig's mixed-signal layers against float PyTorch and two peers.
 
 What is measured: the wall time (``time.perf_counter``) of ONE training step — forward,
-cross-entropy, backward, ``SGD(lr=0.01).step()`` — of the small MNIST CNN
+cross-entropy, backward, ``SGD(lr=0.01).step()`` — of a network (``--model``) on a fixed batch
+of 128 random inputs in [0, 1] with random labels:
 
-    conv 1→8 5×5, ReLU, maxpool 2, conv 8→16 5×5, ReLU, maxpool 2, flatten, linear 256→10
+* ``small_cnn`` (the default): the small MNIST CNN on 1×28×28 inputs
 
-on a fixed batch of 128 random 1×28×28 inputs in [0, 1] with random labels, in four variants
-that start from the same float weights, each with its own model and optimizer:
+      conv 1→8 5×5, ReLU, maxpool 2, conv 8→16 5×5, ReLU, maxpool 2, flatten, linear 256→10
+
+* ``resnet20``: ResNet-20 (`mixsig.models.resnet20`: 19 bias-free 3×3 convs with BN, option-A
+  shortcuts, linear 64→10; 0.27 M parameters) on 3×32×32 inputs;
+
+in these variants, which start from the same float weights, each with its own model and
+optimizer:
 
 * ``float``              plain PyTorch;
 * ``mixsig``             ``mixsig.convert(model, mixsig.HardwareConfig())`` (4-bit DAC, 4-bit
-                         weights, 4-bit ADC, 0.5 LSB Gaussian noise), calibrated once before timing;
+                         weights, 4-bit ADC, 0.5 LSB Gaussian noise: the chain the method P
+                         trains on), calibrated once before timing;
 * ``mixsig_exact``       the same with ``noise.source = "exact"`` (a fresh N(0, 1) draw per value
                          instead of the default pooled draws; see `mixsig.signal.noise`);
-* ``brevitas``           ``QuantConv2d``/``QuantLinear`` with 4-bit weights and a 4-bit
-                         ``QuantIdentity`` before and after each of them;
-* ``aihwkit_lightning``  ``AnalogConv2d``/``AnalogLinear`` (its PyTorch path, no Triton on CPU)
-                         with 4-bit DAC, 4-bit weights, 4-bit ADC and 0.5 LSB output noise.
+* ``brevitas``           every conv/linear a ``QuantConv2d``/``QuantLinear`` with 4-bit weights
+                         between two 4-bit ``QuantIdentity`` (before and after it);
+* ``aihwkit_lightning``  every conv/linear an ``AnalogConv2d``/``AnalogLinear`` (its PyTorch
+                         path, no Triton on CPU) with 4-bit DAC, 4-bit weights, 4-bit ADC and
+                         0.5 LSB output noise.
 
-Each variant is checked once (finite loss, a gradient for every weight), warmed up, then timed
-for R rounds; in each round every variant runs one step, in an order shuffled with a fixed seed,
-so that drift in machine speed hits all variants alike. Reported per variant: median/min/max
-step time and the ratio to float (median, min and max of the per-round ratios). A peer that
-cannot be imported or built is skipped (the reason is printed) and reported as ``null``.
+Batch-norm, ReLU, pooling and the residual additions stay float PyTorch in every variant. Each
+variant is checked once (finite loss, a gradient for every weight), warmed up, then timed for R
+rounds; in each round every variant runs one step, in an order shuffled with a fixed seed, so
+that drift in machine speed hits all variants alike. Reported per variant: median/min/max step
+time and the ratio to float (median, min and max of the per-round ratios). A peer that cannot
+be imported or built is skipped (the reason is printed) and reported as ``null``.
 
 Run (from the repository root):
 
     .venv/bin/python benchmarks/bench_layers.py --json bench_layers.json
+    .venv/bin/python benchmarks/bench_layers.py --model resnet20 --rounds 10 --json bench_r20.json
     .venv/bin/python benchmarks/bench_layers.py --quick            # 3 rounds, a smoke test
     .venv/bin/python benchmarks/bench_layers.py --profile          # + top ops, float and mixsig
 """
@@ -66,16 +76,38 @@ def float_cnn() -> nn.Sequential:
     )  # fmt: skip
 
 
-def copy_weights(src: nn.Module, dst: nn.Module) -> nn.Module:
-    """Copy the float conv/linear weights and biases into dst's layers, in order."""
-    s = [m for m in src.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    d = [m for m in dst.modules() if isinstance(getattr(m, "weight", None), nn.Parameter)]
-    assert len(s) == len(d), (len(s), len(d))
-    with torch.no_grad():
-        for a, b in zip(s, d):
-            b.weight.copy_(a.weight.view_as(b.weight))
-            b.bias.copy_(a.bias)
-    return dst
+def float_resnet20() -> nn.Module:
+    from mixsig.models import resnet20
+
+    return resnet20(32, 3, 10)
+
+
+#: the benchmark's networks: (float builder, input shape of one sample)
+NETWORKS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
+    "small_cnn": (float_cnn, (1, 28, 28)),
+    "resnet20": (float_resnet20, (3, 32, 32)),
+}
+
+
+def swap_layers(ref: nn.Module, make: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """A copy of ``ref`` with every exact nn.Conv2d / nn.Linear replaced by ``make(layer)``,
+    whose (first) weighted layer gets the float layer's weight and bias."""
+    model = copy.deepcopy(ref)
+    targets = [(n, m) for n, m in model.named_modules() if type(m) in (nn.Conv2d, nn.Linear)]
+    for name, m in targets:
+        new = make(m)
+        dst = next(d for d in new.modules() if isinstance(getattr(d, "weight", None), nn.Parameter))
+        with torch.no_grad():
+            dst.weight.copy_(m.weight.view_as(dst.weight))
+            if m.bias is not None:
+                dst.bias.copy_(m.bias)
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, new)
+    return model
+
+
+def _conv_args(m: nn.Conv2d) -> dict:
+    return dict(stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups)
 
 
 def build_mixsig(ref: nn.Module, x: torch.Tensor, noise_source: str | None = None) -> nn.Module:
@@ -95,16 +127,23 @@ def build_brevitas(ref: nn.Module, x: torch.Tensor) -> nn.Module:
     def q():  # 4-bit signed per-tensor activation quantizer (Int8ActPerTensorFloat at 4 bits)
         return qnn.QuantIdentity(bit_width=BITS, return_quant_tensor=False)
 
-    model = nn.Sequential(
-        q(), qnn.QuantConv2d(1, 8, 5, weight_bit_width=BITS), q(), nn.ReLU(), nn.MaxPool2d(2),
-        q(), qnn.QuantConv2d(8, 16, 5, weight_bit_width=BITS), q(), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), q(), qnn.QuantLinear(256, 10, bias=True, weight_bit_width=BITS), q(),
-    )  # fmt: skip
-    return copy_weights(ref, model)
+    def make(m: nn.Module) -> nn.Module:
+        bias = m.bias is not None
+        if isinstance(m, nn.Conv2d):
+            layer = qnn.QuantConv2d(
+                m.in_channels, m.out_channels, m.kernel_size, **_conv_args(m), bias=bias,
+                weight_bit_width=BITS,
+            )  # fmt: skip
+        else:
+            layer = qnn.QuantLinear(m.in_features, m.out_features, bias, weight_bit_width=BITS)
+        return nn.Sequential(q(), layer, q())
+
+    return swap_layers(ref, make)
 
 
-def build_aihwkit(ref: nn.Module, x: torch.Tensor) -> nn.Module:
-    from aihwkit_lightning.nn import AnalogConv2d, AnalogLinear
+def aihwkit_rpu_config():
+    """aihwkit-lightning's inference config of the same chain: 4-bit DAC, weights and ADC,
+    0.5 LSB output noise."""
     from aihwkit_lightning.simulator.configs import (
         TorchInferenceRPUConfig,
         WeightQuantizationType,
@@ -122,13 +161,24 @@ def build_aihwkit(ref: nn.Module, x: torch.Tensor) -> nn.Module:
     # out_noise is a std in units of input_range · max|W|; the ADC LSB in those units is
     # 2·out_bound/out_res, so 0.5 LSB is exactly out_bound/out_res (one tile per layer here).
     rpu.forward.out_noise = NOISE_LSB * 2 * rpu.forward.out_bound / rpu.forward.out_res
+    return rpu
 
-    model = nn.Sequential(
-        AnalogConv2d(1, 8, 5, rpu_config=rpu), nn.ReLU(), nn.MaxPool2d(2),
-        AnalogConv2d(8, 16, 5, rpu_config=rpu), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), AnalogLinear(256, 10, rpu_config=rpu),
-    )  # fmt: skip
-    return copy_weights(ref, model)
+
+def build_aihwkit(ref: nn.Module, x: torch.Tensor) -> nn.Module:
+    from aihwkit_lightning.nn import AnalogConv2d, AnalogLinear
+
+    rpu = aihwkit_rpu_config()
+
+    def make(m: nn.Module) -> nn.Module:
+        bias = m.bias is not None
+        if isinstance(m, nn.Conv2d):
+            return AnalogConv2d(
+                m.in_channels, m.out_channels, m.kernel_size, **_conv_args(m), bias=bias,
+                rpu_config=rpu,
+            )  # fmt: skip
+        return AnalogLinear(m.in_features, m.out_features, bias=bias, rpu_config=rpu)
+
+    return swap_layers(ref, make)
 
 
 BUILDERS: dict[str, Callable[[nn.Module, torch.Tensor], nn.Module]] = {
@@ -177,25 +227,12 @@ def profile_step(name: str, step: Callable[[], torch.Tensor], n: int = 20, top: 
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=30, help="timed rounds (default 30)")
-    ap.add_argument("--warmup", type=int, default=5, help="untimed steps per variant (≥ 5)")
-    ap.add_argument("--quick", action="store_true", help="3 rounds: a smoke test")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
-    ap.add_argument("--json", type=Path, help="write the summary to this JSON file")
-    ap.add_argument(
-        "--profile", action="store_true", help="profile float and mixsig steps afterwards"
-    )
-    args = ap.parse_args(argv)
-    rounds = 3 if args.quick else args.rounds
-
-    torch.set_num_threads(args.threads)
+def build_steps(
+    network: str, x: torch.Tensor, y: torch.Tensor
+) -> tuple[dict[str, Callable[[], torch.Tensor]], dict[str, str]]:
+    """Every variant's checked training step on (x, y), and the reasons of those skipped."""
     torch.manual_seed(SEED)
-    x = torch.rand(BATCH, 1, 28, 28)
-    y = torch.randint(0, 10, (BATCH,))
-    ref = float_cnn()
-
+    ref = NETWORKS[network][0]()
     models: dict[str, nn.Module] = {"float": copy.deepcopy(ref)}
     skipped: dict[str, str] = {}
     for name, build in BUILDERS.items():
@@ -204,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
             models[name] = build(ref, x)
         except Exception as e:  # noqa: BLE001 - a missing or broken peer must not stop the rest
             skipped[name] = f"{type(e).__name__}: {e}"
-
     steps: dict[str, Callable[[], torch.Tensor]] = {}
     for name, model in models.items():
         step = make_step(model, x, y)
@@ -216,13 +252,16 @@ def main(argv: list[str] | None = None) -> int:
             skipped[name] = f"sanity check failed: {e}"
             continue
         steps[name] = step
-    for name, why in skipped.items():
-        print(f"[skipped] {name}: {why}")
+    return steps, skipped
 
+
+def time_rounds(
+    steps: dict[str, Callable[[], torch.Tensor]], rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per step of each variant, R rounds, every variant once a round, shuffled."""
     for step in steps.values():
-        for _ in range(max(args.warmup, 5)):
+        for _ in range(max(warmup, 5)):
             step()
-
     times: dict[str, list[float]] = {n: [] for n in steps}
     order = list(steps)
     rng = random.Random(SEED)
@@ -232,11 +271,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             steps[name]()
             times[name].append(time.perf_counter() - t0)
+    return times
 
-    print(
-        f"\ntorch {torch.__version__}, threads {torch.get_num_threads()}, CPU {cpu_model()}, "
-        f"batch {BATCH}, {rounds} rounds (interleaved, shuffled order)"
-    )
+
+def report(times: dict[str, list[float]]) -> tuple[dict, dict]:
+    """Print the table; return (median step ms, median ratio to float) per variant."""
     head = f"{'variant':<18}{'median ms':>10}{'min ms':>9}{'max ms':>9}"
     print(head + f"{'ratio med':>11}{'min':>7}{'max':>7}")
     step_ms: dict[str, float | None] = {}
@@ -254,12 +293,46 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<18}{step_ms[name]:>10.2f}{min(ms):>9.2f}{max(ms):>9.2f}"
             f"{ratio[name]:>11.2f}{min(r):>7.2f}{max(r):>7.2f}"
         )
+    return step_ms, ratio
 
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", choices=sorted(NETWORKS), default="small_cnn", help="network")
+    ap.add_argument("--rounds", type=int, default=30, help="timed rounds (default 30)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps per variant (≥ 5)")
+    ap.add_argument("--quick", action="store_true", help="3 rounds: a smoke test")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    ap.add_argument("--json", type=Path, help="write the summary to this JSON file")
+    ap.add_argument(
+        "--profile", action="store_true", help="profile float and mixsig steps afterwards"
+    )
+    args = ap.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    shape = NETWORKS[args.model][1]
+    x = torch.rand(BATCH, *shape)
+    y = torch.randint(0, 10, (BATCH,))
+    steps, skipped = build_steps(args.model, x, y)
+    for name, why in skipped.items():
+        print(f"[skipped] {name}: {why}")
+    times = time_rounds(steps, rounds, args.warmup)
+
+    print(
+        f"\n{args.model}, torch {torch.__version__}, threads {torch.get_num_threads()}, CPU "
+        f"{cpu_model()}, batch {BATCH}×{'×'.join(map(str, shape))}, {rounds} rounds "
+        "(interleaved, shuffled order)"
+    )
+    step_ms, ratio = report(times)
     if args.json:
         assert all(v is None or math.isfinite(v) for v in step_ms.values())
         write_json(
             args.json,
             {
+                "model": args.model,
+                "input_shape": [BATCH, *shape],
                 "ratio_vs_float": {n: ratio[n] for n in PEERS},
                 "step_ms": step_ms,
                 "rounds": rounds,
@@ -270,7 +343,6 @@ def main(argv: list[str] | None = None) -> int:
             },
         )
         print(f"wrote {args.json}")
-
     if args.profile:
         for name in ("float", "mixsig"):
             if name in steps:

@@ -31,6 +31,15 @@ backward. Variants, each with its own copy of the same mask and the same images:
                        convolution work of mixsig's step without the optics (one FFT pair per
                        image forward, one FFT per image backward).
 * ``optics_mixsig``, ``optics_torchoptics_f64`` (information) the optics alone (below).
+* the cost of the layer's PSF model (`mixsig.optics.psf_model.PSFModel`), each variant the
+  ``OpticalConv2d`` above (its default ``psf_method="exact"``) in DOE space with the same mask,
+  as a ratio to ``layer_point`` (the point-sampled, monochromatic layer, ``pixel_envelope=
+  False``): ``layer_envelope`` (the pixel envelope, the default), ``layer_1line`` (one line at
+  550 nm: the λ-scaled geometry and the dispersion of fused silica) and ``layer_5lines`` (a
+  Gaussian, 532 nm, FWHM 10 nm, 5 Gauss–Hermite lines), all with the envelope; ``*_box`` the
+  same with ``model_crosstalk=True`` (the visible box, past the window for the envelope);
+  ``infer_*`` one forward under ``torch.no_grad`` with the PSF recomputed (a forward whose
+  OTF is cached costs the same for every model). Target ≤ 1.2×.
 * ``mixsig_windows``, ``mixsig_layer_windows``, ``torchoptics_f64_windows``,
   ``fft_bound_windows``: the same four with each channel convolved with its own k × k window
   of the PSF only (`OpticalConv2d`'s default ``model_crosstalk=False``; rfft2 at
@@ -156,6 +165,19 @@ INFO_ONLY = {
     "optics_torchoptics_f64": "the PSF alone",
 }
 QUICK_SKIP = ("torchoptics_f64_pad", "optics_torchoptics_f64")
+#: the PSF-model variants (module docstring): name → OpticalConv2d keywords
+PSF_MODELS = {
+    "point": {"pixel_envelope": False},
+    "envelope": {},
+    "1line": {"spectrum": {"wavelengths_m": [550e-9]}},
+    "5lines": {"spectrum": {"center_m": 532e-9, "fwhm_m": 10e-9, "samples": 5}},
+}
+PSF_VARIANTS = tuple(
+    f"{kind}_{model}{suffix}"
+    for kind, suffix in (("layer", ""), ("layer", "_box"), ("infer", ""))
+    for model in PSF_MODELS
+)
+TARGET_PSF_MODEL_RATIO = 1.2
 
 
 def tiles(full: Tensor) -> Tensor:
@@ -399,9 +421,17 @@ class FFTBoundWindows:
 
 
 class MixsigLayer:
-    """`mixsig.nn.OpticalConv2d` in DOE space with an ideal camera, the same sampling and mask."""
+    """`mixsig.nn.OpticalConv2d` in DOE space with an ideal camera, the same sampling and mask;
+    the point-sampled PSF of torchoptics by default (``psf``: `PSFModel` keywords instead)."""
 
-    def __init__(self, images: Tensor, phase0: Tensor, model_crosstalk: bool = True):
+    def __init__(
+        self,
+        images: Tensor,
+        phase0: Tensor,
+        model_crosstalk: bool = True,
+        psf: dict | None = None,
+        infer: bool = False,
+    ):
         try:
             from mixsig.nn import OpticalConv2d
         except ImportError:
@@ -422,15 +452,21 @@ class MixsigLayer:
             signed=False,
             model_crosstalk=model_crosstalk,
             doe_levels=None,
-            psf_method="sum",  # pool 1: the point-sampled PSF, as fraunhofer_psf and torchoptics
             doe_init=phase0.float(),
             bias=False,
+            # pool 1: the point-sampled PSF, as fraunhofer_psf and torchoptics
+            **({"psf_method": "sum", "pixel_envelope": False} if psf is None else psf),
         )
         self.layer.train()
         self.images = images
         self.param = self.layer.phase_rad
+        self.infer = infer
 
     def step(self) -> Tensor:
+        if self.infer:  # one forward, the PSF recomputed (not the cached OTF)
+            with torch.no_grad():
+                self.layer.invalidate_cache()
+                return self.layer(self.images).square().sum()
         self.param.grad = None
         loss = self.layer(self.images).square().sum()
         loss.backward()
@@ -462,6 +498,11 @@ _BUILDERS: dict[str, Callable] = {
     "torchoptics_f64_windows": lambda im, ph: TorchOpticsFourF(im, ph, F64, windows=True),
     "fft_bound_windows": lambda im, ph: FFTBoundWindows(im, _psf(im, ph)),
 }
+for _name in PSF_VARIANTS:
+    _kind, _model = _name.removesuffix("_box").split("_", 1)
+    _BUILDERS[_name] = lambda im, ph, m=_model, box=_name.endswith("_box"), i=_kind == "infer": (
+        MixsigLayer(im, ph, model_crosstalk=box, psf=PSF_MODELS[m], infer=i)
+    )
 
 
 def build(name: str, images: Tensor, phase0: Tensor):
@@ -475,6 +516,8 @@ def sanity_check(name: str, variant) -> None:
     grad = variant.param.grad
     if not torch.isfinite(loss):
         raise RuntimeError(f"{name}: loss is {loss.item()}")
+    if getattr(variant, "infer", False):
+        return  # a forward only
     if grad is None or not torch.isfinite(grad).all() or not grad.any():
         raise RuntimeError(f"{name}: no (finite, non-zero) gradient")
 
@@ -670,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
 
     built: dict = {}
     skipped: dict[str, str] = {}
-    for name in VARIANTS:
+    for name in VARIANTS + PSF_VARIANTS:
         if name.startswith("torchoptics") and to_version is None:
             skipped[name] = "torchoptics is not installed (pip install torchoptics)"
             continue
@@ -758,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'variant':<21}{'median ms':>11}{'min ms':>10}{'max ms':>10}{'reps':>6}"
           f"{'peak MB':>9}{'step MB':>9}")  # fmt: skip
     median_s: dict[str, float | None] = {}
-    for name in VARIANTS:
+    for name in VARIANTS + PSF_VARIANTS:
         if name not in times:
             median_s[name] = None
             print(f"{name:<21}{'skipped':>11}")
@@ -803,6 +846,17 @@ def main(argv: list[str] | None = None) -> int:
             ok = r <= TARGET_BOUND_RATIO
             target = f"  target ≤ {TARGET_BOUND_RATIO:g}×: {'met' if ok else 'MISSED'}"
         print(f"{key:<44}{r:>9.2f}×  (per round {lo:.2f}–{hi:.2f}){target}")
+    psf_ratios = {}
+    for kind, suffix in (("layer", ""), ("layer", "_box"), ("infer", "")):
+        for model in list(PSF_MODELS)[1:]:
+            key = f"ratio_{kind}_{model}{suffix}_vs_point"
+            psf_ratios[key] = ratio(f"{kind}_{model}{suffix}", f"{kind}_point{suffix}")
+    psf_target = TARGET_PSF_MODEL_RATIO
+    print(f"\nthe PSF model's cost (OpticalConv2d, DOE space; target ≤ {psf_target:g}×):")
+    for key, (r, lo, hi) in psf_ratios.items():
+        if r is not None:
+            ok = "met" if r <= psf_target else "MISSED"
+            print(f"{key:<44}{r:>9.2f}×  (per round {lo:.2f}–{hi:.2f})  {ok}")
     print(f"peak RSS of this process (getrusage): {peak_rss:.0f} MB")
 
     if args.json:
@@ -816,6 +870,9 @@ def main(argv: list[str] | None = None) -> int:
             ][0],
             "ratio_vs_fft_bound_windows": ratios["ratio_mixsig_windows_vs_fft_bound_windows"][0],
             "ratios": {k: {"median": v[0], "min": v[1], "max": v[2]} for k, v in ratios.items()},
+            "psf_model_ratios": {
+                k: {"median": v[0], "min": v[1], "max": v[2]} for k, v in psf_ratios.items()
+            },
             "median_s": median_s,
             "min_s": {n: min(t) for n, t in times.items()},
             "max_s": {n: max(t) for n, t in times.items()},

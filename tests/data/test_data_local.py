@@ -31,7 +31,7 @@ from helpers.data import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixsig.data import DataError, Split, load_local
+from mixsig.data import DataError, Split, load_local, to_input
 from mixsig.data.cifar import parse_cifar_batch, to_grayscale
 from mixsig.data.idx import parse_idx, read_bytes, read_idx
 
@@ -149,14 +149,17 @@ def test_idx_datasets_round_trip_in_every_layout(
     assert split.name == name
     assert split.x_train.shape == (N_TRAIN, 1, 28, 28)
     assert split.x_test.shape == (N_TEST, 1, 28, 28)
-    assert split.x_train.dtype == torch.float32 and split.y_train.dtype == torch.int64
-    assert split.x_test.dtype == torch.float32 and split.y_test.dtype == torch.int64
+    # stored as the file holds them (uint8), made inputs batch by batch (x/255 in float32,
+    # bitwise what a float copy of the whole set holds)
+    assert split.x_train.dtype == torch.uint8 and split.y_train.dtype == torch.int64
+    assert split.x_test.dtype == torch.uint8 and split.y_test.dtype == torch.int64
     tr_x, tr_y, te_x, te_y = (arrays[n] for n in IDX_NAMES)
-    assert torch.equal(split.x_train[:, 0], as_unit(tr_x))
-    assert torch.equal(split.x_test[:, 0], as_unit(te_x))
+    assert torch.equal(split.x_train[:, 0], torch.from_numpy(tr_x))
+    assert torch.equal(to_input(split.x_train)[:, 0], as_unit(tr_x))
+    assert torch.equal(to_input(split.x_test)[:, 0], as_unit(te_x))
     assert torch.equal(split.y_train, torch.from_numpy(tr_y.astype(np.int64)))
     assert torch.equal(split.y_test, torch.from_numpy(te_y.astype(np.int64)))
-    assert split.x_train.min() >= 0.0 and split.x_train.max() <= 1.0
+    assert to_input(split.x_train).dtype == torch.float32
 
 
 def test_idx_pixel_values_are_exact(tmp_path: Path) -> None:
@@ -165,9 +168,11 @@ def test_idx_pixel_values_are_exact(tmp_path: Path) -> None:
     img[3, 5, 7], img[3, 0, 0] = 255, 0
     write(tmp_path / IDX_NAMES[0], idx_bytes(img))
     split = load_local("mnist", tmp_path)
-    assert split.x_train[3, 0, 5, 7].item() == 1.0
-    assert split.x_train[3, 0, 0, 0].item() == 0.0
-    assert split.x_train[1, 0, 2, 9].item() == pytest.approx(img[1, 2, 9] / 255.0, abs=1e-7)
+    assert split.x_train[3, 0, 5, 7].item() == 255 and split.x_train[3, 0, 0, 0].item() == 0
+    x = to_input(split.x_train)
+    assert x[3, 0, 5, 7].item() == 1.0
+    assert x[3, 0, 0, 0].item() == 0.0
+    assert x[1, 0, 2, 9].item() == pytest.approx(img[1, 2, 9] / 255.0, abs=1e-7)
 
 
 def test_raw_file_preferred_and_gz_mix_allowed(tmp_path: Path) -> None:
@@ -181,7 +186,7 @@ def test_idx_limits_take_the_first_samples(tmp_path: Path) -> None:
     arrays = write_mnist(tmp_path / "MNIST" / "raw")
     split = load_local("mnist", tmp_path, limit_train=7, limit_test=3)
     assert split.x_train.shape == (7, 1, 28, 28) and split.x_test.shape == (3, 1, 28, 28)
-    assert torch.equal(split.x_train[:, 0], as_unit(arrays[IDX_NAMES[0]][:7]))
+    assert torch.equal(to_input(split.x_train)[:, 0], as_unit(arrays[IDX_NAMES[0]][:7]))
     assert torch.equal(split.y_test, torch.from_numpy(arrays[IDX_NAMES[3]][:3].astype(np.int64)))
     big = load_local("mnist", tmp_path, limit_train=10_000)
     assert len(big.y_train) == N_TRAIN
@@ -285,9 +290,9 @@ def test_cifar_round_trips_in_both_layouts(tmp_path: Path, subdir: str) -> None:
     assert split.name == "cifar10"
     assert split.x_train.shape == (5 * CIFAR_PER_BATCH, 3, 32, 32)
     assert split.x_test.shape == (CIFAR_TEST, 3, 32, 32)
-    assert split.x_train.dtype == torch.float32 and split.y_test.dtype == torch.int64
-    assert torch.equal(split.x_train, as_unit(tr_x))
-    assert torch.equal(split.x_test, as_unit(te_x))
+    assert split.x_train.dtype == torch.uint8 and split.y_test.dtype == torch.int64
+    assert torch.equal(to_input(split.x_train), as_unit(tr_x))
+    assert torch.equal(to_input(split.x_test), as_unit(te_x))
     assert torch.equal(split.y_train, torch.from_numpy(tr_y.astype(np.int64)))
     assert torch.equal(split.y_test, torch.from_numpy(te_y.astype(np.int64)))
 
@@ -302,7 +307,7 @@ def test_cifar_channel_order_and_row_major_layout(tmp_path: Path) -> None:
     ]
     write(tmp_path / "test_batch.bin", b"".join(records))
     split = load_local("cifar10", tmp_path)
-    x = split.x_test
+    x = to_input(split.x_test)
     assert split.y_test.tolist() == [4, 5, 6]
     for i, (c, y, xx, v) in enumerate([(0, 0, 3, 200), (1, 5, 7, 100), (2, 31, 0, 255)]):
         assert x[i, c, y, xx].item() == pytest.approx(v / 255.0, abs=1e-7)
@@ -342,9 +347,9 @@ def test_cifar_limits_span_batches_and_skip_later_files(tmp_path: Path) -> None:
     tr_x, tr_y, te_x, _ = write_cifar(tmp_path)
     write(tmp_path / "data_batch_5.bin", b"\x00" * 10)  # not read when the limit is met earlier
     split = load_local("cifar10", tmp_path, limit_train=6, limit_test=2)
-    assert torch.equal(split.x_train, as_unit(tr_x[:6]))
+    assert torch.equal(to_input(split.x_train), as_unit(tr_x[:6]))
     assert torch.equal(split.y_train, torch.from_numpy(tr_y[:6].astype(np.int64)))
-    assert torch.equal(split.x_test, as_unit(te_x[:2]))
+    assert torch.equal(to_input(split.x_test), as_unit(te_x[:2]))
 
 
 def test_missing_cifar_files_list_every_name_and_folder(tmp_path: Path) -> None:
@@ -433,4 +438,4 @@ def test_cifar_batches_may_be_gzipped(tmp_path: Path) -> None:
     tr_x, *_ = write_cifar(tmp_path)
     for name in CIFAR_NAMES:
         write(tmp_path / name, (tmp_path / name).read_bytes(), gz=True)
-    assert torch.equal(load_local("cifar-10", tmp_path).x_train, as_unit(tr_x))
+    assert torch.equal(to_input(load_local("cifar-10", tmp_path).x_train), as_unit(tr_x))

@@ -41,7 +41,7 @@ def test_lenet5_and_the_cifar_cnn_have_their_stated_layers():
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_conv_and_linear_layer_is_converted(name):
-    shape = (3, 32, 32) if name == "cifar_cnn" else (1, 28, 28)
+    shape = (3, 32, 32) if name in ("cifar_cnn", "resnet20", "vgg8") else (1, 28, 28)
     model = mixsig.convert(build_model(name, shape, 10))
     kinds = {type(m) for m in model.modules()}
     assert nn.Conv2d not in kinds and nn.Linear not in kinds
@@ -72,7 +72,9 @@ def test_a_model_config_builds_the_network_it_names():
     optical = SimpleNamespace(
         parameterisation="kernel", out_channels=2, kernel_size=3, doe_levels=16
     )
-    cfg = SimpleNamespace(name="small_cnn", batchnorm=True, optical=optical)
+    cfg = SimpleNamespace(
+        name="small_cnn", batchnorm=True, optical=optical, factory=None, kwargs={}
+    )
     hw = mixsig.HardwareConfig()
     net = model_from_config(cfg, (1, 28, 28), 10, hw)
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
@@ -81,3 +83,31 @@ def test_a_model_config_builds_the_network_it_names():
     assert isinstance(net[0], OpticalConv2d) and net[0].parameterisation == "kernel"
     with pytest.raises(ValueError, match="single-channel"):
         model_from_config(cfg, (3, 32, 32), 10, hw)
+
+
+@pytest.mark.parametrize(
+    "name, shape, count",
+    [
+        ("small_cnn", (1, 28, 28), 6_042),
+        ("lenet5", (1, 28, 28), 61_750),
+        ("cifar_cnn", (3, 32, 32), 591_658),
+        ("resnet20", (3, 32, 32), 269_722),
+        ("vgg8", (3, 32, 32), 3_249_098),
+    ],
+)
+def test_the_parameter_counts_docs_api_states(name, shape, count):
+    from helpers import REPO
+
+    assert sum(p.numel() for p in build_model(name, shape, 10, batchnorm=True).parameters()) == (
+        count
+    )
+    assert f"{count:,}" in (REPO / "docs" / "api.md").read_text()
+
+
+def test_the_run_config_names_every_built_in_network():
+    import typing
+
+    from mixsig.config.run import ModelConfig
+
+    names = set(typing.get_args(ModelConfig.model_fields["name"].annotation))
+    assert names == set(MODELS) | {"optical_cnn", "factory"}

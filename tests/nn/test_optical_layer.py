@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from mixsig.optics import (
     pixel_integrate,
     transmission,
 )
+from mixsig.optics.psf_model import POINT_SAMPLED, PSFModel
 from mixsig.optics.synthesis import TileLayout
 from mixsig.signal import set_output_quantization
 
@@ -78,12 +80,14 @@ def test_camera_readout_matches_a_4f_simulation_of_point_sources(coherent):
     """The layer (DOE mode, whole-plane convolution) against the physical camera image: each
     input pixel is a point source imaged by `four_f` through the DOE (Fourier-plane mask);
     incoherent light adds intensities, coherent light fields. Channel t is the camera crop
-    around its tile read out point-reflected: R_t(v) = C(d_t − (v − H//2))."""
+    around its tile read out point-reflected: R_t(v) = C(d_t − (v − H//2)). `four_f` samples
+    the DOE at points: the layer's point-sampled model (``pixel_envelope=False``); the pixel
+    envelope is checked against its closed form in tests/nn/test_optical_broadband.py."""
     n, h, w, k = 16, 5, 6, 3
     layer = OpticalConv2d(
         2, k, image_size=(h, w), sampling=_sampling(n), hardware=IDEAL, signed=False,
         parameterisation="doe", doe_init="random_phase", doe_levels=None, psf_method="sum",
-        model_crosstalk=True, coherent=coherent, dtype=F64,
+        model_crosstalk=True, coherent=coherent, dtype=F64, pixel_envelope=False,
     )  # fmt: skip
     m = layer.sampling.fft_size
     mask = pad_center(transmission(layer.phase_rad.detach()), (m, m))
@@ -209,11 +213,39 @@ def test_synthesized_doe_fits_the_kernels(synthesized):
     assert float(err / torch.linalg.vector_norm(ideal)) < 0.02
 
 
+def _pixelated_camera_psf(phase: torch.Tensor, q: int, nodes: int = 8) -> torch.Tensor:
+    """The PSF of a pixelated DOE (fill factor 1) on camera pixels = simulation samples, by
+    Gauss–Legendre quadrature of I·sinc²(x)·sinc²(y) over each pixel: I at sub-pixel offsets
+    (o_y, o_x) from phase ramps on the DOE (`fraunhofer_psf` is exact at any offset), the
+    envelope at the true positions — independent of the layer's matrix route."""
+    n = phase.shape[-1]
+    m = q * n
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    u = torch.arange(n, dtype=F64) - n // 2
+    k = torch.arange(m, dtype=F64) - m // 2
+    out = torch.zeros(m, m, dtype=F64)
+    for oy, wy in zip(x / 2, w / 2):
+        for ox, wx in zip(x / 2, w / 2):
+            ramp = torch.exp(-2j * math.pi * (oy * u[:, None] + ox * u[None, :]) / m)
+            intensity = fraunhofer_psf(transmission(phase) * ramp, q)
+            env = torch.sinc((k + oy) / m)[:, None] ** 2 * torch.sinc((k + ox) / m)[None, :] ** 2
+            out += wy * wx * intensity * env
+    return out
+
+
 def test_realised_psf_is_what_the_layer_uses(synthesized):
+    """The default layer models the pixelated DOE (fill factor 1): its realised PSF against an
+    independent quadrature; the point-sampled one against `pixel_integrate`."""
     layer, _, _, _ = synthesized
-    # independent recomputation: Fraunhofer PSF of the quantized DOE, exact camera pixels
-    psf = pixel_integrate(fraunhofer_psf(transmission(layer.doe_phase()), 2), 1)
-    torch.testing.assert_close(layer.camera_plane_psf(), psf, atol=1e-15, rtol=0)
+    psf = _pixelated_camera_psf(layer.doe_phase(), 2)
+    torch.testing.assert_close(layer.camera_plane_psf(), psf, atol=1e-15, rtol=1e-12)
+    point = pixel_integrate(fraunhofer_psf(transmission(layer.doe_phase()), 2), 1)
+    assert float((psf - point).abs().max()) > 1e-3 * float(point.max())  # a real difference
+    layer.psf_model = POINT_SAMPLED
+    try:
+        torch.testing.assert_close(layer.camera_plane_psf(), point, atol=1e-15, rtol=0)
+    finally:
+        layer.psf_model = PSFModel()
     windows = layer.layout.extract(psf)
     x = torch.rand(2, 1, 16, 16, dtype=F64, generator=torch.Generator().manual_seed(7))
     expected = F.conv2d(_pad_same(x, 5), windows[:, None])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from mixsig.cli._device import checked_device, device_option, with_device
 from mixsig.cli._errors import explained, fail, finite, int_list
 from mixsig.cli.app import app
 
@@ -22,6 +23,7 @@ def train(
         "it when there is no checkpoint yet)",
     ),
     progress: bool = typer.Option(True, help="progress bars"),
+    device: str | None = device_option(),
 ) -> None:
     """Train (float pre-training, calibration, hardware-aware training) and evaluate one run.
 
@@ -30,11 +32,13 @@ def train(
       mixsig train configs/runs/p_4bit.yaml
 
       mixsig train configs/runs/p_4bit.yaml --resume      # after an interruption, even kill -9
+
+      mixsig train configs/runs/p_4bit.yaml --device cuda:1
     """
     from mixsig.train import run_training
     from mixsig.train.config import load_train_config
 
-    cfg = load_train_config(config)
+    cfg = with_device(load_train_config(config), device)
     folder = out or Path("runs") / cfg.name
     try:
         run_training(
@@ -59,6 +63,7 @@ def eval_(
     data_root: Path | None = typer.Option(
         None, "--data-root", help="where the run's local data set (data.root) is now, if moved"
     ),
+    device: str | None = device_option(),
 ) -> None:
     """Monte-Carlo accuracy of a trained run on its test set at one noise level.
 
@@ -76,7 +81,7 @@ def eval_(
         raise typer.BadParameter(
             f"the folder of {json_path} does not exist; create it first", param_hint="--json"
         )
-    model, cfg, data = load_trained(checkpoint, data_root=data_root)
+    model, cfg, data = load_trained(checkpoint, data_root=data_root, device=checked_device(device))
     if bits is not None:
         set_adc_bits(model, bits)
     r = evaluate(model, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
@@ -107,6 +112,7 @@ def compare(
         None, help="comma-separated methods (default: every one of mixsig.train.METHODS)"
     ),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds"),
+    device: str | None = device_option(),
 ) -> None:
     """Train and evaluate several methods x seeds on one chain; write summary.csv/.md.
 
@@ -125,7 +131,7 @@ def compare(
             f"must be from {', '.join(METHODS)}, got {methods!r}", param_hint="--methods"
         )
     seed_list = int_list(seeds, "--seeds")
-    cfg = load_train_config(config)
+    cfg = with_device(load_train_config(config), device)
     compare_methods(
         cfg, out, methods=ms, seeds=seed_list, echo=typer.echo, config_dir=config.parent
     )

@@ -1,11 +1,11 @@
 """Hardware description of one mixed-signal layer's analog chain (pydantic v2 models).
 
 This module owns the *schema*: what a user may say about the input DAC, the weights, the
-deterministic distortions, the noise and the ADC of a mixed-signal layer, with every field's
-allowed range. It builds nothing; `mixsig.signal` and `mixsig.nn` turn a `HardwareConfig` into
-modules. All models refuse unknown keys (`extra="forbid"`), so a typo in a YAML file is an error
-that names the field, never a silently ignored setting. (About 400 lines: one schema, every
-field with its range and unit.)
+deterministic distortions, the noise and the ADC of a mixed-signal layer, and the size of its
+analog arrays, with every field's allowed range. It builds nothing; `mixsig.signal` and
+`mixsig.nn` turn a `HardwareConfig` into modules. All models refuse unknown keys
+(`extra="forbid"`), so a typo in a YAML file is an error that names the field, never a silently
+ignored setting. (About 440 lines: one schema, every field with its range and unit.)
 
 Units: signal levels are in the layer's own (input) units unless named otherwise; noise
 `sigma_lsb` is in LSB of the ADC it precedes; distortion offsets are fractions of the ADC's
@@ -33,6 +33,7 @@ from pydantic import (
     Field,
     Strict,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -71,6 +72,9 @@ SHOT_MIN, SHOT_MAX = 1e-3, 1e9
 CURVE_MAX = 1e3
 #: the smallest spacing of a LUT's input knots (fraction of full scale): keeps its slopes finite
 LUT_MIN_SPACING = 1e-6
+#: the most rows an analog array may be given (inputs summed on one column): far beyond any
+#: fabricated crossbar (256-4096 rows), the bound only keeps the number physical
+ROWS_MAX = 1 << 20
 
 Bits = Annotated[Int, Field(ge=1, le=16, description="resolution in bits, 1-16")]
 Fraction = Annotated[Real, Field(ge=0.0, lt=1.0, description="fraction in [0, 1)")]
@@ -350,12 +354,33 @@ DistortionConfig = Annotated[
 ]
 
 
+class ArrayConfig(_Strict):
+    """The size of one analog array (crossbar), the unit that holds a part of a layer.
+
+    rows: the inputs one array sums on a column (aihwkit's ``max_input_size``, 512 in its
+    standard mapping). A mixed-signal layer with more inputs per output is split along its
+    inputs into tiles, one array each, each read out by its own chain, the digital results
+    summed (`mixsig.nn.tiling`). ``null``: unlimited, one array per layer. Optical layers are
+    not arrays: they ignore it.
+    """
+
+    rows: Int | None = Field(
+        None,
+        ge=1,
+        le=ROWS_MAX,
+        description="inputs summed per array column (rows of one analog array), an integer in "
+        "[1, 2^20 = 1048576], or null for unlimited; mixed-signal layers with more inputs per "
+        "output are split into tiles, optical layers ignore it",
+    )
+
+
 class HardwareConfig(_Strict):
     """The analog chain of one mixed-signal layer, in the order the signal meets it:
     input DAC → weights → analog MAC → distortion → noise → ADC → digital (bias, BN, ...);
     shot noise comes before the transfer curves (see `mixsig.signal.chain`).
 
-    ``HardwareConfig()`` is a valid default: 4-bit DAC, 4-bit weights, 4-bit ADC, 0.5 LSB noise.
+    ``HardwareConfig()`` is a valid default: 4-bit DAC, 4-bit weights, 4-bit ADC, 0.5 LSB noise,
+    arrays of unlimited size (``array.rows: null``, left out of the dump while unlimited).
     ``dac: null`` or ``weights.bits: null`` leave that stage in float.
     """
 
@@ -364,6 +389,16 @@ class HardwareConfig(_Strict):
     distortion: list[DistortionConfig] = Field(default_factory=list)
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     adc: ADCConfig = Field(default_factory=ADCConfig)
+    array: ArrayConfig = Field(default_factory=ArrayConfig)
+
+    @model_serializer(mode="wrap")
+    def _omit_unlimited_array(self, handler):
+        # an unlimited array is what every config meant before the field existed: leaving it
+        # out keeps their dumps, and so the run keys and caches hashed from them, unchanged
+        data = handler(self)
+        if isinstance(data, dict) and self.array.rows is None:
+            data.pop("array", None)
+        return data
 
 
 def _with_maps_updated(hw: HardwareConfig, update) -> HardwareConfig:

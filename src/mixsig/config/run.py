@@ -26,16 +26,27 @@ apart (`mixsig.train.config.check_config_file` validates each, its chain include
 
 from __future__ import annotations
 
+import keyword
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from mixsig.config.device import DEVICE_HELP, DEVICE_PATTERN
 from mixsig.config.hardware import HardwareConfig, Int, Real, _Strict, with_absolute_paths
 from mixsig.config.io import ConfigError, load_yaml
 from mixsig.config.methods import METHODS, Method
+from mixsig.config.optical import LEGACY_PSF, OpticalConfig
 
 #: data sets read from a local folder (``data.root``); the others are bundled
 LOCAL_DATA = ("mnist", "fashion-mnist", "cifar10")
@@ -70,35 +81,119 @@ class DataConfig(_Strict):
         return v
 
 
-class OpticalConfig(_Strict):
-    """The optical front of ``optical_cnn`` (`mixsig.nn.OpticalConv2d`).
-
-    ``parameterisation``: ``doe`` — the phase mask trained end to end (pre-training and the
-    hardware-aware phase) from a Gabor-bank synthesis, with the anti-collapse regulariser
-    weighted by ``regularizer_weight`` in the loss; ``kernel`` — ideal non-negative kernel
-    pairs trained in pre-training, then a DOE synthesised to realise them (its fit error and
-    throughput go to the results), the camera recalibrated to the realised PSF, and the
-    hardware-aware phase trains only the digital layers (the optics are frozen)."""
-
-    parameterisation: Literal["doe", "kernel"] = "doe"
-    out_channels: Int = Field(8, ge=1, le=64, description="optical channels, 1-64")
-    kernel_size: Int = Field(5, ge=1, le=31, description="kernel side in pixels, 1-31")
-    doe_levels: Int | None = Field(
-        16, ge=2, le=65536, description="DOE phase levels, 2-65536, or null for continuous"
-    )
-    regularizer_weight: Real = Field(
-        0.1, ge=0.0, le=1e3, description="λ of the regulariser, dimensionless, 0-1e3"
-    )
+#: ``model.factory``: a dotted module path, a colon, a (dotted) attribute of that module
+FACTORY_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$"
+#: what the data gives a factory (when its signature names them), never ``model.kwargs``
+FACTORY_DATA_KEYWORDS = ("image_shape", "num_classes")
+#: what a built-in network's builder is given besides ``model.kwargs``
+BUILTIN_KEYWORDS = ("image_size", "in_channels", "num_classes", "batchnorm")
 
 
 class ModelConfig(_Strict):
-    """``small_cnn``, ``lenet5`` and ``cifar_cnn`` are float networks whose every conv/linear
-    layer is converted to the hardware chain; ``optical_cnn`` has an optical front whose camera
-    is the hardware chain and a digital rest (BN, ReLU, pooling, linear classifier)."""
+    """``small_cnn``, ``lenet5``, ``cifar_cnn``, ``resnet20`` and ``vgg8`` are float networks
+    whose every conv/linear layer is converted to the hardware chain; ``optical_cnn`` has an
+    optical front whose camera is the hardware chain and a digital rest (BN, ReLU, pooling,
+    linear classifier).
 
-    name: Literal["small_cnn", "lenet5", "cifar_cnn", "optical_cnn"] = "small_cnn"
+    Your own network: ``factory: "package.module:function"`` (``mixsig.models.factory``),
+    called as ``function(**kwargs)``, plus ``num_classes`` and ``image_shape`` = (C, H, W) from
+    the data when its signature names them; it is converted, calibrated, trained, checkpointed
+    and rebuilt on resume exactly like a built-in. With a factory, ``name`` is ``factory``
+    (leave it out or write it; a built-in's name beside a factory is refused), ``batchnorm``
+    and ``optical`` do not apply (pass the factory's own options in ``kwargs``). ``kwargs``
+    also go to a built-in's builder (``resnet20``: ``shortcut``; ``cifar_cnn``, ``vgg8``:
+    ``width``), not to ``optical_cnn`` (its options are ``optical``). Unused, ``factory`` and
+    ``kwargs`` are left out of the config's dump (run keys and checkpoints stay as they were).
+    """
+
+    name: Literal[
+        "small_cnn", "lenet5", "cifar_cnn", "resnet20", "vgg8", "optical_cnn", "factory"
+    ] = "small_cnn"
     batchnorm: bool = True
     optical: OpticalConfig = Field(default_factory=OpticalConfig)
+    factory: str | None = Field(
+        None,
+        description="your network: 'package.module:function' (importable: installed, on "
+        "PYTHONPATH or under the working directory); name is then 'factory'",
+    )
+    kwargs: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="keyword arguments of the factory or built-in builder (JSON-like values)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_factory_is_named_factory(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("factory") is not None:
+            name = data.get("name", "factory")
+            if name != "factory":
+                raise ValueError(
+                    f"give either name (a built-in network, here {name!r}) or factory "
+                    f"({data['factory']!r}), not both: with a factory, name is 'factory' or "
+                    "left out"
+                )
+            data = {**data, "name": "factory"}
+        return data
+
+    @field_validator("factory")
+    @classmethod
+    def _factory_spec(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(FACTORY_PATTERN, v):
+            raise ValueError(
+                f"must be 'package.module:function' (a dotted module path, a colon, a function "
+                f"of that module), got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _fields_fit_the_network(self) -> ModelConfig:
+        if self.name == "factory" and self.factory is None:
+            raise ValueError("name 'factory' needs factory: 'package.module:function'")
+        bad = [k for k in self.kwargs if not k.isidentifier() or keyword.iskeyword(k)]
+        if bad:
+            raise ValueError(f"kwargs keys must be Python identifiers, got {bad}")
+        if self.factory is not None:
+            if not self.batchnorm or self.optical != OpticalConfig():
+                raise ValueError(
+                    f"batchnorm and optical apply to the built-in networks, not to the factory "
+                    f"{self.factory!r}: pass its own options in kwargs"
+                )
+            reserved = FACTORY_DATA_KEYWORDS
+        elif self.name == "optical_cnn":
+            reserved = tuple(self.kwargs)  # its options are ``optical``
+        else:
+            reserved = BUILTIN_KEYWORDS + ("image_shape",)
+        given = sorted(set(self.kwargs) & set(reserved))
+        if given:
+            raise ValueError(
+                f"kwargs {given} cannot be given for {self.factory or self.name}: "
+                + (
+                    "optical_cnn takes its options from model.optical"
+                    if self.name == "optical_cnn"
+                    else "the data sets image_shape and num_classes (and model.batchnorm the "
+                    "built-ins' batch-norm)"
+                )
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unused(self, handler: Any) -> dict:
+        """The dump names what changes a run, so that run keys, the pre-training cache and a
+        resume's config check stay those of configs written before these fields existed:
+        an unused ``factory``/``kwargs`` is left out, and so are the PSF fields of
+        ``optical`` when they do not apply (a network that is not ``optical_cnn``) or equal
+        what the layer computed before them (`LEGACY_PSF`: point-sampled, monochromatic)."""
+        d = handler(self)
+        if self.factory is None:
+            d.pop("factory", None)
+        if not self.kwargs:
+            d.pop("kwargs", None)
+        optical = d.get("optical")
+        if isinstance(optical, dict):
+            for key, legacy in LEGACY_PSF.items():
+                if key in optical and (self.name != "optical_cnn" or optical[key] == legacy):
+                    optical.pop(key)
+        return d
 
 
 class PhaseConfig(_Strict):
@@ -153,6 +248,11 @@ class TrainConfig(_Strict):
         50, ge=1, le=10**9, description="steps between checkpoints, 1-1e9"
     )
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN,
+        description=f"where the run computes: {DEVICE_HELP} (auto: CUDA when present)",
+    )
 
     def resolved_hardware(self, base: Path | None = None) -> HardwareConfig:
         """The hardware chain, loading it from YAML when given as a path (relative to
@@ -215,8 +315,11 @@ def config_kind(data: Mapping, source: str = "config") -> str:
 
 
 __all__ = [
+    "BUILTIN_KEYWORDS",
     "DataConfig",
     "EvalConfig",
+    "FACTORY_DATA_KEYWORDS",
+    "FACTORY_PATTERN",
     "KINDS",
     "LOCAL_DATA",
     "MethodConfig",

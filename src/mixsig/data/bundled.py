@@ -21,7 +21,9 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class Split:
-    """Train and test tensors of one data set."""
+    """Train and test tensors of one data set: images (N, C, H, W) as stored — uint8 0–255
+    or float32 in [0, 1] (`mixsig.data.images.to_input` makes a batch an input) — and int64
+    labels."""
 
     x_train: Tensor
     y_train: Tensor

@@ -3,7 +3,9 @@
 Owns `load_local`, which finds a data set's files under a user's folder (torchvision's layouts
 included), reads each file once with the format readers in `idx.py` / `cifar.py`, checks the
 files against each other, and returns the official train/test split as a `Split`: images
-float32 in [0, 1] shaped (N, C, H, W), labels int64.
+shaped (N, C, H, W) as stored — uint8 for MNIST, Fashion-MNIST and colour CIFAR-10, float32
+luma in [0, 1] for grey CIFAR-10 (`mixsig.data.images.to_input` makes a batch of either an
+input) —, labels int64.
 """
 
 from __future__ import annotations
@@ -118,13 +120,6 @@ def _refuse_python_cifar(root: Path) -> None:
             raise python_version_error(folder)
 
 
-def _to_unit(x: np.ndarray) -> np.ndarray:
-    """uint8 → float32 in [0, 1], with one float copy."""
-    out = x.astype(np.float32)
-    out /= np.float32(255.0)
-    return out
-
-
 def _check_labels(y: np.ndarray, source: Path) -> None:
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DataError(
@@ -149,7 +144,7 @@ def _check_images(x: np.ndarray, source: Path) -> None:
 
 
 def _idx_pair(images: Path, labels: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(float32 (N, 1, 28, 28), int64 (N,)) from one images file and its labels file."""
+    """(uint8 (N, 1, 28, 28), int64 (N,)) from one images file and its labels file."""
     x, y = read_idx(images), read_idx(labels)
     _check_images(x, images)
     _check_labels(y, labels)
@@ -159,11 +154,12 @@ def _idx_pair(images: Path, labels: Path, limit: int | None) -> tuple[np.ndarray
             f"{len(y)} labels"
         )
     x, y = x[:limit], y[:limit]
-    return _to_unit(x)[:, None], y.astype(np.int64)
+    return x[:, None], y.astype(np.int64)
 
 
 def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    """Images as stored (uint8, or computed float32) and int64 labels, as tensors."""
+    x = np.require(x, requirements=["C", "W"])  # a read-only file buffer is copied once
     return torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
 
 
@@ -176,7 +172,7 @@ def _load_idx(key: str, root: Path, limits: tuple[int | None, int | None]) -> Sp
 
 def _cifar_part(paths: list[Path], limit: int | None, grayscale: bool) -> tuple[torch.Tensor, ...]:
     x, y = read_cifar_batches(paths, limit)
-    return _tensors(to_grayscale(x) if grayscale else _to_unit(x), y)
+    return _tensors(to_grayscale(x) if grayscale else x, y)
 
 
 def _load_cifar(root: Path, limits: tuple[int | None, int | None], grayscale: bool) -> Split:

@@ -12,6 +12,10 @@ those of the full forward, draw by draw. Reported: the
 mean ± std of the per-draw accuracies, per-class accuracy and the confusion matrix summed over
 draws.
 
+Devices: the test set may stay on the CPU, as stored (uint8 or float); each batch goes to the
+model's device and becomes an input there, the predictions stay there and come back once, at
+the end.
+
 Reproducible: the draws follow ``seed`` (`mixsig.signal.noise_stream`) for a given
 ``batch_size``, and the model's own random state is left as it was.
 """
@@ -24,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor, nn
 
+from mixsig.data.images import to_input
+from mixsig.nn.placement import model_device
 from mixsig.signal import GaussianNoise, NoiseFloor, ShotNoise, noise_stream, set_sigma_lsb
 
 EQUIVALENT_PP = 0.5
@@ -87,12 +93,19 @@ def _split_at_first_readout(model: nn.Module):
     return None
 
 
+def _on(device: torch.device, x: Tensor) -> Tensor:
+    """A batch of the test set (kept where it is, uint8 or float) as an input on the model's
+    device (`mixsig.data.images.to_input`)."""
+    return to_input(x, device)
+
+
 def _predict_batched(model: nn.Module, x: Tensor, runs: int, batch_size: int) -> Tensor:
     n = len(x)
-    preds = torch.empty(runs * n, dtype=torch.long)
+    dev = model_device(model)
+    preds = torch.empty(runs * n, dtype=torch.long, device=dev)
     for start in range(0, runs * n, batch_size):
         idx = torch.arange(start, min(start + batch_size, runs * n)) % n
-        preds[start : start + len(idx)] = model(x[idx]).argmax(1)
+        preds[start : start + len(idx)] = model(_on(dev, x[idx])).argmax(1)
     return preds.view(runs, n)
 
 
@@ -106,15 +119,19 @@ def _predict_cached_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_si
     result) computed once per image and kept for all draws; without the cache when the test
     set's analog results would take more than `CACHE_BYTES`."""
     n = len(x)
-    first = layer.analog_result(prefix(x[:1]))
+    dev = model_device(layer)
+    first = layer.analog_result(prefix(_on(dev, x[:1])))
     if first.element_size() * first.numel() * n > CACHE_BYTES:
         return _predict_batched(nn.Sequential(prefix, layer, suffix), x, runs, batch_size)
     analog = torch.cat(
-        [layer.analog_result(prefix(x[i : i + batch_size])) for i in range(0, n, batch_size)]
+        [
+            layer.analog_result(prefix(_on(dev, x[i : i + batch_size])))
+            for i in range(0, n, batch_size)
+        ]
     )
-    preds = torch.empty(runs * n, dtype=torch.long)
+    preds = torch.empty(runs * n, dtype=torch.long, device=dev)
     for start in range(0, runs * n, batch_size):
-        idx = torch.arange(start, min(start + batch_size, runs * n)) % n
+        idx = torch.arange(start, min(start + batch_size, runs * n), device=dev) % n
         preds[start : start + len(idx)] = suffix(layer.readout(analog[idx])).argmax(1)
     return preds.view(runs, n)
 
@@ -123,11 +140,12 @@ def _predict_shared_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_si
     """The deterministic part — everything up to the first layer's analog result — once per
     image; the readout (noise, ADC) and the rest once per draw, draws batched together."""
     n = len(x)
-    preds = torch.empty(runs, n, dtype=torch.long)
+    dev = model_device(layer)
+    preds = torch.empty(runs, n, dtype=torch.long, device=dev)
     chunk = max(1, batch_size // runs) if runs <= batch_size else 1
     group = max(1, min(runs, batch_size // chunk))
     for lo in range(0, n, chunk):
-        a = layer.analog_result(prefix(x[lo : lo + chunk]))
+        a = layer.analog_result(prefix(_on(dev, x[lo : lo + chunk])))
         m = len(a)
         for d0 in range(0, runs, group):
             g = min(group, runs - d0)
@@ -172,7 +190,8 @@ def evaluate(
             preds = _predict_cached_prefix(*split, x, runs, batch_size)
         else:
             preds = _predict_shared_prefix(*split, x, runs, batch_size)
-    preds = preds.view(runs, n)
+    preds = preds.view(runs, n).cpu()  # the one host read of the predictions
+    y = y.cpu()
     correct = preds == y.view(1, n)
     accs = correct.float().mean(1).tolist()
     confusion = torch.zeros(k, k, dtype=torch.long)

@@ -1,25 +1,28 @@
-"""The main job: reproduce the paper's claim on the bundled digits and go past it.
+"""The main job: reproduce the paper's claim and go past it, on the bundled digits or a full set.
 
-Owns the experiment plan of ``mixsig reproduce`` — which runs answer which question — as a
-sweep spec (`mixsig.experiments.sweep`), and the hand-off to the report
-(`mixsig.experiments.report`). Four parts, each a ``tag`` of the tidy results table:
+Owns ``mixsig reproduce``: the plan's sweep spec for each data set asked for (the plans
+themselves — which runs answer which question, and what each costs — are
+`mixsig.experiments.plans`), the check of every data folder before any run starts, the sweep
+(`mixsig.experiments.sweep`) and the hand-off to the report (`mixsig.experiments.report`),
+whose tables and verdict come one section per data set when the table holds several.
 
-* ``methods`` — the small CNN on the bundled MNIST digits, trained with P and B1–B4 at every
-  ADC bit depth (DAC and weights stay at 4 bits), P and B3 at every σ_train; every run is
-  evaluated at every σ_test with ``draws`` Monte-Carlo draws. The ADC ranges are calibrated
+Four parts, each a ``tag`` of the tidy results table:
+
+* ``methods`` — the small CNN trained with P and B1–B4 at several ADC bit depths (DAC and
+  weights stay at 4 bits), P (and B3) at several σ_train; every run is evaluated with
+  ``draws`` Monte-Carlo draws at each σ_test of its plan. The ADC ranges are calibrated
   (noise-aware MSE) and then learned (LSQ) by the methods that train through the ADC (P, B4);
   B1–B3 never see the ADC in training and are re-calibrated for deployment;
 * ``distortion`` — P (and B1 for the realistic camera) at 4 bits with fixed distortions of
-  growing strength (gamma, PRNU, crosstalk) and the realistic combination of the issue
-  (gamma 0.8, 5 % PRNU, 10 % crosstalk);
+  growing strength (gamma, PRNU, crosstalk) and the realistic combination (gamma 0.8,
+  5 % PRNU, 10 % crosstalk);
 * ``optical`` — the optical CNN (a 16-level DOE front read by the 4-bit camera, 0.5 LSB),
-  trained with P and deployed float-trained (B1).
+  trained with P and deployed float-trained (B1);
+* ``optical-<name>`` — with ``local``, the optical CNN next to Chang et al. on local sets.
 
-Runs that share their float pre-training (same seed, data and model) pre-train once. The
-full plan is ~240 runs; ``quick`` keeps what answers the paper's question at 4 bits (every
-method, 3 seeds; P, B1 and B4 at 3 bits; the realistic distortion; the optical CNN, one seed)
-at σ_test 0, 0.5, 1, 1.5, 2 LSB, in under 10 minutes on 2 cores. Everything is
-resumable: a second call skips finished runs and continues interrupted ones.
+Runs that share their float pre-training (same seed, data and model) pre-train once; a
+configuration listed twice (under two tags, or in the plans of two data sets) trains once.
+Everything is resumable: a second call skips finished runs and continues interrupted ones.
 """
 
 from __future__ import annotations
@@ -27,169 +30,21 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mixsig.config.methods import NOISE_FREE_METHODS, NOISY_METHODS
 from mixsig.data import load_local
+from mixsig.experiments.plans import (
+    FULL_BITS,
+    FULL_SETS,
+    FULL_SIGMA_TRAIN,
+    SIGMA_TEST,
+    base_config,
+    plan,
+)
 from mixsig.experiments.report import build_report
-from mixsig.experiments.sweep import SweepConfig, expand, run_sweep
+from mixsig.experiments.sweep import SweepConfig, SweepRun, expand, on_device, run_sweep
 from mixsig.train import pretrain_key
-
-FULL_BITS = (2, 3, 4, 5, 6, 8)
-FULL_SIGMA_TRAIN = (0.0, 0.25, 0.5, 1.0)
-SIGMA_TEST = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-QUICK_SIGMA_TEST = (0.0, 0.5, 1.0, 1.5, 2.0)
-
-# distortion kind -> [(strength, hardware.distortion list)], strength = deviation from ideal
-DISTORTIONS = {
-    "gamma": [(1 - g, [{"kind": "gamma", "gamma": g}]) for g in (0.9, 0.8, 0.7)],
-    "prnu": [(s, [{"kind": "gain_offset", "gain_std": s, "seed": 7}]) for s in (0.025, 0.05, 0.1)],
-    "crosstalk": [(c, [{"kind": "crosstalk", "strength": c}]) for c in (0.05, 0.1, 0.2)],
-}
-REALISTIC = [
-    {"kind": "gamma", "gamma": 0.8},
-    {"kind": "gain_offset", "gain_std": 0.05, "seed": 7},
-    {"kind": "crosstalk", "strength": 0.1},
-]
-
-
-def base_config(draws: int = 20, sigma_test: tuple[float, ...] = SIGMA_TEST) -> dict:
-    """The run every entry of the plan starts from (bundled MNIST, small CNN, 4-bit chain)."""
-    return {
-        "name": "reproduce",
-        "data": {"name": "bundled-mnist", "test_fraction": 0.2},
-        "model": {"name": "small_cnn", "batchnorm": True},
-        "hardware": {
-            "dac": {"bits": 4},
-            "weights": {"bits": 4},
-            "noise": {"sigma_lsb": 0.5},
-            "adc": {"bits": 4, "range": "learned"},
-        },
-        "method": {"name": "P", "sigma_train_lsb": 0.5, "noise_ramp": 0.3, "bn_batches": 20},
-        "pretrain": {"epochs": 4, "lr": 0.003},
-        "aware": {"epochs": 6, "lr": 0.002},
-        "batch_size": 64,
-        "checkpoint_every": 50,
-        "eval": {"draws": draws, "sigma_test_lsb": list(sigma_test)},
-    }
-
-
-def _method_runs(bits: tuple[int, ...], sigma_train: tuple[float, ...]) -> list[dict]:
-    runs = []
-    for b in bits:
-        for m in NOISE_FREE_METHODS:
-            runs.append({"tag": "methods", "method.name": m, "hardware.adc.bits": b})
-        for m in NOISY_METHODS:  # each at every σ_train
-            for s in sigma_train:
-                runs.append(
-                    {
-                        "tag": "methods",
-                        "method.name": m,
-                        "method.sigma_train_lsb": s,
-                        "hardware.adc.bits": b,
-                    }
-                )
-    return runs
-
-
-def _distortion_runs(quick: bool) -> list[dict]:
-    runs = [
-        {"tag": "distortion", "labels": {"distortion": "none", "distortion_strength": 0.0}},
-        {
-            "tag": "distortion",
-            "method.name": "B1",
-            "labels": {"distortion": "none", "distortion_strength": 0.0},
-        },
-    ]
-    for m in ("P", "B1"):
-        runs.append(
-            {
-                "tag": "distortion",
-                "method.name": m,
-                "hardware.distortion": REALISTIC,
-                "labels": {"distortion": "realistic", "distortion_strength": 0.2},
-            }
-        )
-    if not quick:
-        for kind, levels in DISTORTIONS.items():
-            for strength, dist in levels:
-                runs.append(
-                    {
-                        "tag": "distortion",
-                        "hardware.distortion": dist,
-                        "labels": {"distortion": kind, "distortion_strength": strength},
-                    }
-                )
-    return runs
-
-
-def _optical_runs(quick: bool) -> list[dict]:
-    optical = {
-        "model.name": "optical_cnn",
-        "model.optical": {
-            "out_channels": 8,
-            "kernel_size": 5,
-            "doe_levels": 16,
-            "regularizer_weight": 0.1,
-        },
-        "hardware.dac": {"bits": 4, "range": "fixed", "lo": 0.0, "hi": 1.0},
-        "hardware.weights": {"bits": None},
-        "hardware.adc.signed": False,
-        "pretrain.epochs": 3,
-        "pretrain.lr": 0.01,
-        "aware.epochs": 2,
-        "aware.lr": 0.003,
-    }
-    if quick:  # one seed: an optical run costs ~6 digital ones
-        optical["seed"] = 0
-    return [{"tag": "optical", "method.name": m, **optical} for m in ("P", "B1")]
-
-
-def _local_runs(local: dict[str, str]) -> list[dict]:
-    """The optical CNN next to Chang et al. (Sci. Rep. 2018) on local data sets: for each
-    (name → folder) of ``local`` (``mnist``, ``fashion-mnist``, ``cifar10``), tag
-    ``optical-<name>``: the optical CNN trained with P and deployed float-trained (B1), and
-    the digital small CNN with P on the same 4-bit chain. CIFAR-10 is greyscale (one intensity
-    image enters the optics) with 9 × 9 kernels, as in Chang et al."""
-    runs = []
-    for name, root in local.items():
-        if name not in ("mnist", "fashion-mnist", "cifar10"):
-            raise ValueError(f"local data sets are mnist, fashion-mnist and cifar10, got {name!r}")
-        data = {"name": name, "root": str(root), "grayscale": name == "cifar10"}
-        k = 9 if name == "cifar10" else 5
-        tag = f"optical-{name}"
-        for r in _optical_runs(quick=False):
-            runs.append({**r, "tag": tag, "data": data, "model.optical.kernel_size": k})
-        runs.append({"tag": tag, "data": data, "method.name": "P"})
-    return runs
-
-
-def plan(
-    quick: bool = False,
-    seeds: int = 3,
-    draws: int = 20,
-    local: dict[str, str] | None = None,
-) -> dict:
-    """The sweep spec of the reproduction (a dict of `SweepConfig`'s schema); ``local`` adds
-    the optical CNN on local data sets (`_local_runs`)."""
-    if quick:
-        runs = _method_runs((4,), (0.5, 1.0)) + [
-            {"tag": "methods", "method.name": m, "hardware.adc.bits": 3} for m in ("B1", "B4")
-        ]
-        runs += [
-            {"tag": "methods", "method.sigma_train_lsb": st, "hardware.adc.bits": 3}
-            for st in (0.5, 1.0)
-        ]
-    else:
-        runs = _method_runs(FULL_BITS, FULL_SIGMA_TRAIN)
-    runs += _distortion_runs(quick) + _optical_runs(quick) + _local_runs(local or {})
-    return {
-        "name": "reproduce-quick" if quick else "reproduce",
-        "base": base_config(draws, QUICK_SIGMA_TEST if quick else SIGMA_TEST),
-        "runs": runs,
-        "grid": {"seed": list(range(seeds))},
-    }
 
 
 def describe_plan(runs: list) -> str:
@@ -205,6 +60,54 @@ def describe_plan(runs: list) -> str:
     return text + f", {len(pre)} float pre-trainings shared among them"
 
 
+def _data_sets(data: str | Sequence[str]) -> list[str]:
+    """``data`` as a list of names, each once, in the order given."""
+    names = [data] if isinstance(data, str) else list(data)
+    return list(dict.fromkeys(names)) or ["bundled-mnist"]
+
+
+def plan_runs(
+    data: str | Sequence[str] = "bundled-mnist",
+    plan_name: str | None = None,
+    *,
+    quick: bool = False,
+    seeds: int = 3,
+    draws: int = 20,
+    root: str | Path = "data",
+    local: dict[str, str] | None = None,
+) -> tuple[str, list[SweepRun]]:
+    """The title and the expanded runs of plan ``plan_name`` on each data set of ``data``
+    (`mixsig.experiments.plans.plan`; the full sets read from ``root``); ``local``'s runs go
+    with the first data set's plan."""
+    names, runs = [], []
+    for i, name in enumerate(_data_sets(data)):
+        spec = plan(
+            quick,
+            seeds,
+            draws,
+            local if i == 0 else None,
+            data=name,
+            kind=plan_name,
+            root=str(Path(root).expanduser()),
+        )
+        spec = SweepConfig.model_validate(spec)
+        names.append(spec.name)
+        runs += expand(spec, Path.cwd())
+    return " + ".join(names), runs
+
+
+def check_data(
+    data: str | Sequence[str], root: str | Path, local: dict[str, str] | None = None
+) -> None:
+    """Read and check the files of every full set of ``data`` under ``root`` and of every
+    local set (`DataError` naming the files and where they were looked for)."""
+    for name in _data_sets(data):
+        if name in FULL_SETS:
+            load_local(name, root, limit_train=1, limit_test=1)
+    for name, folder in (local or {}).items():
+        load_local(name, folder, grayscale=name == "cifar10", limit_train=1, limit_test=1)
+
+
 def reproduce(
     out: str | Path,
     *,
@@ -216,24 +119,45 @@ def reproduce(
     local: dict[str, str] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
+    device: str | None = None,
+    data: str | Sequence[str] = "bundled-mnist",
+    plan_name: str | None = None,
+    root: str | Path = "data",
 ) -> Path:
     """Run (or continue) the reproduction into ``out`` and build its report in
-    ``out/report``; returns the path of the report's ``index.html``. ``local``: data set name
-    → folder, for the optical CNN on full MNIST / Fashion-MNIST / grey CIFAR-10; each
-    folder's files are read and checked before the sweep starts (`DataError` naming them)."""
+    ``out/report``; returns the path of the report's ``index.html``.
+
+    ``data``: one data set or several (``bundled-mnist``, ``mnist``, ``fashion-mnist``; the
+    full sets are read from ``root``, as `mixsig data fetch` fills it); ``plan_name``:
+    ``quick``, ``standard`` or ``full`` (None: ``quick`` when ``quick``, else
+    ``standard``); see `mixsig.experiments.plans`. ``local``: data set name → folder, for the
+    optical CNN on full MNIST / Fashion-MNIST / grey CIFAR-10. Every data folder's files are
+    read and checked before the sweep starts (`DataError` naming them). ``device``: where
+    every run computes (None: ``auto``, each run's default)."""
     out = Path(out)
-    spec = SweepConfig.model_validate(plan(quick, seeds, draws, local))
-    for name, root in (local or {}).items():  # every file read and checked before any run
-        load_local(name, root, grayscale=name == "cifar10", limit_train=1, limit_test=1)
-    runs = expand(spec, Path.cwd())
-    echo(f"{spec.name}: {describe_plan(runs)}, into {out}")
+    title, runs = plan_runs(
+        data, plan_name, quick=quick, seeds=seeds, draws=draws, root=root, local=local
+    )
+    check_data(data, root, local)  # every file read and checked before any run
+    runs = on_device(runs, device)
+    echo(f"{title}: {describe_plan(runs)}, into {out}")
     table = run_sweep(runs, out, scheduler=scheduler, workers=workers, progress=progress, echo=echo)
     command = "mixsig " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
-    index = build_report(table, out / "report", title=spec.name, command=command)
+    index = build_report(table, out / "report", title=title, command=command)
     for line in json.loads((index.parent / "verdict.json").read_text())["sentences"]:
         echo(line)  # the verdict the report computed and wrote next to the page
     echo(f"report: {index}")
     return index
 
 
-__all__ = ["SIGMA_TEST", "base_config", "describe_plan", "plan", "reproduce"]
+__all__ = [
+    "FULL_BITS",
+    "FULL_SIGMA_TRAIN",
+    "SIGMA_TEST",
+    "base_config",
+    "check_data",
+    "describe_plan",
+    "plan",
+    "plan_runs",
+    "reproduce",
+]

@@ -2,13 +2,19 @@
 
 Owns `small_cnn` (conv → (BN) → ReLU → maxpool 2, twice, then one linear classifier; with the
 defaults on 28×28 inputs the benchmark's network: conv 1→8 5×5, conv 8→16 5×5, linear 256→10),
-`lenet5` and `cifar_cnn`. All are plain float `nn.Sequential`s; `mixsig.convert` makes every
-conv and linear layer mixed-signal (batch-norm, ReLU and pooling stay digital, after the ADC).
+`lenet5` and `cifar_cnn`, and the registry of every built-in float network, `MODELS` (with
+`resnet20` of `mixsig.models.resnet` and `vgg8` of `mixsig.models.vgg`), built by name for a
+data set's image shape with `build_model`. All are plain float modules; `mixsig.convert` makes
+every conv and linear layer mixed-signal (batch-norm, ReLU and pooling stay digital, after the
+ADC).
 """
 
 from __future__ import annotations
 
 from torch import nn
+
+from mixsig.models.resnet import resnet20
+from mixsig.models.vgg import vgg8
 
 
 def small_cnn(
@@ -99,12 +105,20 @@ def cifar_cnn(
     )
 
 
-MODELS = {"small_cnn": small_cnn, "lenet5": lenet5, "cifar_cnn": cifar_cnn}
+#: the built-in float networks by name: each is ``f(image_size, in_channels, num_classes, *,
+#: batchnorm=..., **options)``
+MODELS = {
+    "small_cnn": small_cnn,
+    "lenet5": lenet5,
+    "cifar_cnn": cifar_cnn,
+    "resnet20": resnet20,
+    "vgg8": vgg8,
+}
 
 
 def build_model(
     name: str, image_shape: tuple[int, int, int], num_classes: int, **kwargs
-) -> nn.Sequential:
+) -> nn.Module:
     """One of `MODELS` for images of ``image_shape`` = (C, H, W). The small CNN uses 3×3
     kernels with padding on images smaller than 16×16 (scikit-learn's 8×8 digits)."""
     if name not in MODELS:

@@ -8,10 +8,15 @@ Owns `optical_cnn` (after Chang et al., Sci. Rep. 8, 12324, 2018): one optical c
 Training recipes (design §3): kernel space — train, `OpticalConv2d.synthesize_doe`, recalibrate
 (`mixsig.calibrate`), fine-tune the digital layers with the realised PSF; DOE space — train the
 phase with ``λ·mixsig.nn.optical_regularizer(model)`` added to the loss (the regulariser of every
-optical layer in the model; `OpticalConv2d.optical_regularizer` of one layer).
+optical layer in the model; `OpticalConv2d.optical_regularizer` of one layer). The DOE's PSF
+model — pixel envelope (on by default), source spectrum, material — is the layer's
+(`mixsig.optics.psf_model.PSFModel`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,6 +25,7 @@ from mixsig.config.hardware import HardwareConfig
 from mixsig.nn.mixed import MixedLinear
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.optics.sampling import FourierSampling
+from mixsig.optics.spectrum import Spectrum
 
 
 def optical_cnn(
@@ -39,12 +45,18 @@ def optical_cnn(
     sampling: FourierSampling | None = None,
     tile_pitch_px: int | None = None,
     dtype: torch.dtype = torch.float32,
+    pixel_envelope: bool = True,
+    fill_factor: float = 1.0,
+    spectrum: Spectrum | Mapping | Any | None = None,
+    material: Any = "fused_silica",
 ) -> nn.Sequential:
     """optical conv (K = ``out_channels``) → BN → ReLU → max-pool ``pool`` → [linear ``hidden``
     → ReLU] → linear ``num_classes`` (a `MixedLinear` when ``classifier_hardware`` is given).
 
     ``hardware`` is the optical layer's camera chain; the remaining keywords go to
-    `OpticalConv2d`. Index 0 of the returned `nn.Sequential` is the optical layer.
+    `OpticalConv2d` (``pixel_envelope``, ``fill_factor``, ``spectrum``, ``material``: its
+    `PSFModel`; a spectrum or material may be a config section). Index 0 of the returned
+    `nn.Sequential` is the optical layer.
     """
     optical = OpticalConv2d(
         out_channels,
@@ -58,6 +70,10 @@ def optical_cnn(
         model_crosstalk=model_crosstalk,
         doe_levels=doe_levels,
         dtype=dtype,
+        pixel_envelope=pixel_envelope,
+        fill_factor=fill_factor,
+        spectrum=spectrum,
+        material=material,
     )
     size = image_size // pool
     if size < 1:

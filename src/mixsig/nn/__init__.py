@@ -8,6 +8,7 @@ from mixsig.nn.convert import convert
 from mixsig.nn.mixed import MixedConv1d, MixedConv2d, MixedLinear
 from mixsig.nn.optical import OpticalConv2d, optical_regularizer
 from mixsig.nn.pairs import stack_pairs, subtract_pairs
+from mixsig.nn.placement import model_device, to_device
 
 __all__ = [
     "MixedConv1d",
@@ -15,7 +16,9 @@ __all__ = [
     "MixedLinear",
     "OpticalConv2d",
     "convert",
+    "model_device",
     "optical_regularizer",
     "stack_pairs",
     "subtract_pairs",
+    "to_device",
 ]

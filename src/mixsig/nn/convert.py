@@ -75,11 +75,14 @@ def convert(
     """Replace, in place, each `nn.Linear`/`nn.Conv1d`/`nn.Conv2d` of ``model`` by its
     mixed-signal twin.
 
-    ``hardware``: the chain of every converted layer (default ``HardwareConfig()``).
+    ``hardware``: the chain of every converted layer (default ``HardwareConfig()``); its
+    ``array.rows`` splits a layer with more inputs per output into tiles (`mixsig.nn.tiling`).
     ``include(name, module)``: convert only where it returns True (default: all).
     ``strict``: refuse (TypeError, nothing changed) a model with matrix-product or convolution
     layers that cannot be converted; without it they are listed in a `UserWarning`.
-    Returns ``model``. Its ranges still need `mixsig.calibrate` before use.
+    A layer that cannot be built (a kernel larger than ``array.rows``) raises a `ConfigError`
+    before any layer is replaced. Returns ``model``. Its ranges still need `mixsig.calibrate`
+    before use.
     """
     hw = HardwareConfig() if hardware is None else HardwareConfig.model_validate(hardware)
     if type(model) in MIXED_LAYERS:
@@ -99,10 +102,11 @@ def convert(
         for name, m in model.named_modules()
         if type(m) in MIXED_LAYERS and (include is None or include(name, m))
     ]
-    for name, m in targets:
+    twins = [(name, _mixed_twin(m, hw)) for name, m in targets]  # all built, then swapped in
+    for name, twin in twins:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, _mixed_twin(m, hw))
+        setattr(parent, child, twin)
     return model
 
 

@@ -18,17 +18,27 @@ channels are [W⁺ of group 0, W⁻ of group 0, W⁺ of group 1, …], each bloc
 grouped or depthwise convolution keeps its groups; for g = 1 that is W⁺ stacked above W⁻ (the
 one pair layout of `mixsig.nn.pairs`, shared with the optical layer).
 
+An analog array has a finite number of rows (``hardware.array.rows``). A layer with more inputs
+per output than that is split along its inputs into tiles, one array each (`mixsig.nn.tiling`
+owns the rule): each tile's analog result goes through its own chain, held in ``chains`` (an
+`nn.ModuleList`, one per tile), and the tiles' digital outputs are summed before the pair
+subtraction and the bias. A layer that fits on one array (always, with rows unlimited: the
+default) has the one chain ``chain`` and computes what it computes without tiling.
+
 The layers keep `weight` and `bias` exactly where `nn.Linear`/`nn.Conv2d` keep them, so a float
 state_dict loads into a mixed layer and `mixsig.convert` keeps trained weights.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
 from mixsig.nn.pairs import stack_pairs, subtract_pairs
+from mixsig.nn.tiling import plan_tiles, tile_chains, tiled_mac, tiled_readout
 from mixsig.signal import WeightQuantizer, build_chain, build_dac, split_differential
 from mixsig.signal.distortion import KernelMismatch
 
@@ -38,6 +48,8 @@ class _MixedMixin:
 
     weight: Tensor
     bias: Tensor | None
+    #: the layer's channel dimension, counted from the end (where tiles are laid side by side)
+    _channel_dim: int
 
     def _init_analog(self, hardware: HardwareConfig | None) -> None:
         hw = HardwareConfig() if hardware is None else HardwareConfig.model_validate(hardware)
@@ -51,7 +63,24 @@ class _MixedMixin:
             if (w.mismatch_rel_std > 0 or w.mismatch_abs_std > 0)
             else None
         )
-        self.chain = build_chain(hw)
+        self.tiling = plan_tiles(self.weight.shape, hw.array.rows, layer=self._layer_name())
+        if self.tiling.count == 1:
+            self.chain = build_chain(hw)
+        else:  # one array, and so one chain, per tile (see the module docstring)
+            self.chains = tile_chains(hw, self.tiling.count)
+
+    def _layer_name(self) -> str:
+        """The layer and its size, for the error of a kernel larger than an array."""
+        w = self.weight.shape
+        if len(w) == 2:
+            return f"{type(self).__name__} with {w[1]} inputs per output"
+        per_group = " per group" if self._pair_groups > 1 else ""
+        n = w[1] * math.prod(w[2:])
+        kernel = "×".join(str(k) for k in w[2:])
+        return (
+            f"{type(self).__name__} with {w[1]} input channels{per_group} × a {kernel} kernel "
+            f"= {n} inputs per output"
+        )
 
     @property
     def _pair_groups(self) -> int:
@@ -72,14 +101,23 @@ class _MixedMixin:
     # without recomputing what noise does not touch): `analog_result` is deterministic in
     # eval mode, `readout` holds every random part.
     def analog_result(self, x: Tensor) -> Tensor:
-        """The ideal analog result: input DAC, realised weights, the MAC (no noise yet)."""
+        """The ideal analog result: input DAC, realised weights, the MAC (no noise yet); for a
+        tiled layer every tile's, side by side along the channels (`mixsig.nn.tiling`)."""
         if self.dac is not None:
             x = self.dac(x)
-        return self._mac(x, self.analog_weight())
+        w = self.analog_weight()
+        if self.tiling.count > 1:  # a convolution's tiles split every group alike
+            dim, groups = self._channel_dim, self._pair_groups
+            return tiled_mac(self._mac, x, w, self.tiling, channel_dim=dim, groups=groups)
+        return self._mac(x, w)
 
     def readout(self, a: Tensor) -> Tensor:
         """The analog chain (distortion, noise, ADC) and the digital side of the layer."""
-        y = self.chain(self._to_chain(a))
+        if self.tiling.count > 1:  # each tile through its own chain, the digital results summed
+            dim = self._channel_dim
+            y = tiled_readout(self.chains, a, channel_dim=dim, to_chain=self._to_chain)
+        else:
+            y = self.chain(self._to_chain(a))
         if self.differential:
             y = subtract_pairs(y, self._pair_groups)
         if self.bias is not None:
@@ -100,6 +138,8 @@ class _MixedMixin:
 
 class MixedLinear(_MixedMixin, nn.Linear):
     """`nn.Linear` computed on the analog accelerator; ``hardware`` describes its chain."""
+
+    _channel_dim = -1
 
     def __init__(
         self,
@@ -131,6 +171,8 @@ class MixedConv1d(_MixedMixin, nn.Conv1d):
     """`nn.Conv1d` computed on the analog accelerator; ``hardware`` describes its chain.
     The chain sees its outputs as one-row images (B, C, 1, L)."""
 
+    _channel_dim = -2
+
     def __init__(self, *args, hardware: HardwareConfig | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._init_analog(hardware)
@@ -150,6 +192,8 @@ class MixedConv1d(_MixedMixin, nn.Conv1d):
 
 class MixedConv2d(_MixedMixin, nn.Conv2d):
     """`nn.Conv2d` computed on the analog accelerator; ``hardware`` describes its chain."""
+
+    _channel_dim = -3
 
     def __init__(self, *args, hardware: HardwareConfig | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -65,6 +65,13 @@ Fabrication (design §3):
   spot's image of the input (H × W around the axis) reaches no channel's crop — for any
   pitch ≥ H, in particular the default H + k − 1; with ``model_crosstalk`` this is exact.
 
+PSF model ("doe" and "realised" modes; `mixsig.optics.psf_model`, `mixsig.optics.broadband`):
+the DOE pixel envelope (``pixel_envelope``, on by default, ``fill_factor``) and a broadband
+``spectrum`` (the PSF summed over its lines, the ``material``'s dispersion scaling the phase),
+one convolution with the summed PSF; a layout where a higher order the model leaves out reaches
+a channel is refused (`check_layout_orders`). The model is in the state dict (``_extra_state``);
+a state without it (written before it existed) loads as the point-sampled monochromatic layer.
+
 The PSF and its OTF are computed once per forward; with no optical tensor needing a gradient
 (`freeze_optics`, realised mode, or ``torch.no_grad``) the OTF is cached, keyed on the optical
 tensors' ``_version`` counters (an in-place update, an optimiser step or `load_state_dict`
@@ -89,7 +96,9 @@ from torch import Tensor, nn
 
 from mixsig.config.hardware import HardwareConfig
 from mixsig.nn.pairs import stack_pairs, subtract_pairs
+from mixsig.optics.broadband import check_layout_orders, layout_orders_clear
 from mixsig.optics.defaults import default_sampling, gabor_bank
+from mixsig.optics.dispersion import Material
 from mixsig.optics.doe import quantize_phase, wrap_phase
 from mixsig.optics.fftconv import otf
 from mixsig.optics.functional import (
@@ -101,7 +110,9 @@ from mixsig.optics.functional import (
     synthesize_tiles,
     window_energy,
 )
+from mixsig.optics.psf_model import POINT_SAMPLED, PSFModel, decode_state, encode_state
 from mixsig.optics.sampling import FourierSampling
+from mixsig.optics.spectrum import Spectrum
 from mixsig.optics.synthesis import SynthesisResult, TileLayout, realised_psf
 from mixsig.optics.tiles import (
     check_fits,
@@ -144,7 +155,13 @@ class OpticalConv2d(nn.Module):
         avoid_zero_order: an odd × odd tile grid with its centre slot, on the optical axis,
             left empty, so the undiffracted zero-order light reaches no channel (module
             docstring; `TileLayout.build` ``avoid_axis``).
+        pixel_envelope, fill_factor, spectrum, material: the `PSFModel`: the pixel envelope
+            (fill factor ∈ (0, 1]), the spectrum (None: monochromatic at the sampling's
+            wavelength) and the DOE material (a name, model or mapping; `material_from_spec`).
     """
+
+    #: state-dict keys an older checkpoint may lack, whose shape is the stored one
+    _optional_state = ("_extra_state",)
 
     def __init__(
         self,
@@ -167,6 +184,10 @@ class OpticalConv2d(nn.Module):
         dtype: torch.dtype = torch.float32,
         etch_scale: float = 1.0,
         avoid_zero_order: bool = False,
+        pixel_envelope: bool = True,
+        fill_factor: float = 1.0,
+        spectrum: Spectrum | dict | None = None,
+        material: Material | str | dict = "fused_silica",
     ) -> None:
         super().__init__()
         _check_arguments(in_channels, out_channels, parameterisation, doe_levels, dtype)
@@ -180,6 +201,10 @@ class OpticalConv2d(nn.Module):
         self.psf_method = psf_method
         self.etch_scale = etch_scale  # validates
         self.avoid_zero_order = bool(avoid_zero_order)
+        self.psf_model = PSFModel(
+            pixel_envelope=pixel_envelope, fill_factor=fill_factor, spectrum=spectrum,
+            material=material,
+        )  # fmt: skip
         self.layout = TileLayout.build(
             self.optical_channels,
             kernel_size,
@@ -193,7 +218,9 @@ class OpticalConv2d(nn.Module):
         self.sampling = (
             sampling
             if sampling is not None
-            else default_sampling(max(self.layout.extent_px), pool=1 if coherent else 2)
+            else default_sampling(
+                max(self.layout.extent_px), pool=1 if coherent else 2, accept=self._orders_clear
+            )
         )
         self._check_window()
         hw = HardwareConfig() if hardware is None else HardwareConfig.model_validate(hardware)
@@ -246,10 +273,19 @@ class OpticalConv2d(nn.Module):
     def model_crosstalk(self, value: bool) -> None:
         if not value and self.layout.overlaps:
             raise ValueError(overlap_message(self.layout))
+        if hasattr(self, "sampling"):
+            check_layout_orders(self.layout, self.sampling, self.psf_model, crosstalk=bool(value))
         self._model_crosstalk = bool(value)
+
+    def _orders_clear(self, sampling: FourierSampling) -> bool:
+        crosstalk = self.model_crosstalk
+        return layout_orders_clear(self.layout, sampling, self.psf_model, crosstalk=crosstalk)
 
     def _check_window(self) -> None:
         check_fits(self.layout, self.sampling)
+        check_layout_orders(
+            self.layout, self.sampling, self.psf_model, crosstalk=self.model_crosstalk
+        )
         if self.coherent and self.sampling.pool != 1:
             raise ValueError(
                 f"coherent mode samples the field at the camera pixels: it needs camera pitch = "
@@ -311,7 +347,10 @@ class OpticalConv2d(nn.Module):
             period = 2.0 * self.sampling.oversample if self.coherent else 2.0
             bank = gabor_bank(c, k, signed=False, min_period_px=period)
         bank = bank / (bank.pow(2).sum().sqrt() if self.coherent else bank.sum())
-        fit = self._fit(bank, levels=None, steps=steps, quantized_steps=0, efficiency_weight=0.03)
+        fit = self._fit(  # an initialisation: at the design wavelength alone
+            bank, levels=None, steps=steps, quantized_steps=0, efficiency_weight=0.03,
+            model=self.psf_model.at_design_wavelength(),
+        )  # fmt: skip
         return fit.phase_rad
 
     # -- the optical kernels ----------------------------------------------------------------
@@ -342,11 +381,14 @@ class OpticalConv2d(nn.Module):
             phi = self.phase_rad
         else:
             phi = self.fitted_phase_rad.to(self.weight.dtype)
-        return fabricated_phase(phi, self.doe_levels, self.etch_scale)
+        broadband = not self.psf_model.monochromatic(self.sampling.wavelength_m)
+        return fabricated_phase(phi, self.doe_levels, self.etch_scale, wrap=broadband)
 
-    def camera_plane_psf(self) -> Tensor:
+    def camera_plane_psf(self, box: tuple | None = None, windows: bool = False) -> Tensor:
         """The camera-plane PSF (J × J; complex field when coherent), axis at J//2; the DOE
-        phase is α·φ_fab (``etch_scale``) in the "doe" and "realised" modes."""
+        phase is α·φ_fab (``etch_scale``) in the "doe" and "realised" modes, the PSF that of
+        the layer's `PSFModel`; ``box``: those offsets instead, ``windows``: the tile windows
+        alone (`realised_psf`)."""
         j = self.sampling.camera_pixels
         if self.mode == "kernel":
             return self.layout.place(self.optical_kernels(), (j, j))
@@ -355,19 +397,24 @@ class OpticalConv2d(nn.Module):
             self.sampling,
             coherent=self.coherent,
             method=self.psf_method,
+            model=self.psf_model,
+            box=box,
+            windows=self.layout if windows else None,
         )
 
     def tile_kernels(self) -> Tensor:
         """The k × k sub-PSF windows (C, k, k) the channels see (conv2d weights h_t)."""
         if self.mode == "kernel":
             return self.optical_kernels()
-        return tile_psf(self.camera_plane_psf(), self.layout, crosstalk=False)
+        return self.camera_plane_psf(windows=True)
 
     def psf(self) -> Tensor:
         """What one forward convolves with (`tile_psf`): the tile windows (C, k, k), or with
         ``model_crosstalk`` the visible box of the camera plane. Computed once per forward."""
         if not self.model_crosstalk:
             return self.tile_kernels()
+        if self.mode != "kernel" and self.psf_model.pixel_envelope:  # the orders past the window
+            return self.camera_plane_psf(box=self.layout.visible_box())
         return tile_psf(self.camera_plane_psf(), self.layout, crosstalk=True)
 
     # -- the OTF and its cache --------------------------------------------------------------
@@ -378,9 +425,9 @@ class OpticalConv2d(nn.Module):
 
     def _transfer(self, image_shape: tuple[int, int]) -> OpticalTransfer:
         tensors = self._optical_tensors()
-        key = (self.mode, self.model_crosstalk, self.etch_scale, image_shape) + tuple(
-            (t.data_ptr(), t._version, t.dtype, t.device) for t in tensors
-        )
+        versions = tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in tensors)
+        key = (self.mode, self.model_crosstalk, self.etch_scale, self.psf_model, image_shape)
+        key = key + versions
         needs_graph = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
         if not needs_graph and self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -389,6 +436,23 @@ class OpticalConv2d(nn.Module):
         transfer = OpticalTransfer(otf(operand, image_shape), crops, parts, self.model_crosstalk)
         self._cache = None if needs_graph else (key, transfer)
         return transfer
+
+    def get_extra_state(self) -> Tensor:
+        """The `PSFModel` as JSON bytes (`encode_state`): checkpoints carry it."""
+        return encode_state(self.psf_model)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        self.psf_model = decode_state(state)
+        self._check_window()
+
+    def _load_from_state_dict(self, state_dict, prefix, metadata, strict, missing, *args) -> None:
+        super()._load_from_state_dict(state_dict, prefix, metadata, strict, missing, *args)
+        key = prefix + "_extra_state"
+        mine = any(k.startswith(prefix) for k in state_dict)  # this layer's state, not a part
+        if mine and key not in state_dict:  # written before the PSF model existed
+            self.psf_model = POINT_SAMPLED  # what it computed then
+            if key in missing:
+                missing.remove(key)
 
     def invalidate_cache(self) -> None:
         """Drop the cached OTF (not needed after in-place updates: versions are tracked)."""
@@ -446,6 +510,7 @@ class OpticalConv2d(nn.Module):
 
     # -- kernel space → DOE -----------------------------------------------------------------
     def _fit(self, bank: Tensor, **kwargs) -> SynthesisResult:
+        kwargs.setdefault("model", self.psf_model)  # the PSF the layer will realise
         return synthesize_tiles(
             bank,
             self.layout,
@@ -510,7 +575,7 @@ class OpticalConv2d(nn.Module):
             f"tiles={r}x{c} pitch={pitch}, crosstalk={self.model_crosstalk}, "
             f"coherent={self.coherent}, doe={self.sampling.doe_pixels}², "
             f"levels={self.doe_levels}, etch_scale={self.etch_scale:g}, "
-            f"avoid_zero_order={self.avoid_zero_order}"
+            f"avoid_zero_order={self.avoid_zero_order}, psf={self.psf_model.describe()}"
         )
 
 

@@ -1,6 +1,6 @@
 """Diffractive optics: the physics core of the optical convolution layer (design §3).
 
-This subpackage owns the scalar, monochromatic wave optics of an incoherent 4f system with a
+This subpackage owns the scalar wave optics of an incoherent 4f system with a
 phase-only DOE in its Fourier plane (Chang et al., Sci. Rep. 8, 12324, 2018) — the grids and
 their validity rules (`sampling`), the DOE itself (`doe`: height ↔ phase, wrapping, L-level
 quantization, etch-depth error, apertures), propagation (`propagation`: Fraunhofer PSF with
@@ -9,7 +9,11 @@ linear FFT convolution of images with PSFs (`fftconv`), and the files for fabric
 (`export`: safetensors, 16-bit TIFF, PNG, multi-level GDSII; import gives back the same PSF),
 the synthesis of a mask from target kernels (`synthesis`), the tile geometry on the camera
 (`tiles`), the optical convolution as functions — phase → PSF → OTF → channels (`functional`)
-— and the layer's default optics and initial kernels (`defaults`). It holds no learned layers;
+— and the layer's default optics and initial kernels (`defaults`); beyond the point-sampled,
+monochromatic DOE: how a PSF is modelled (`psf_model`: pixel envelope, source spectrum,
+material), the material dispersion (`dispersion`), source spectra (`spectrum`), the far field
+at any wavelength on the design camera pixels (`resample`), the summed PSF (`broadband`) and
+the higher diffraction orders against the tile layout (`orders`). It holds no learned layers;
 the optical conv layer (`mixsig.nn.OpticalConv2d`) is a module over `functional`. Everything is
 plain torch (``torch.fft``), batch-friendly and differentiable w.r.t. the DOE phase.
 
@@ -17,10 +21,20 @@ Shared conventions: arrays are [..., y, x]; a centred axis of M samples has the 
 index M // 2; lengths are in metres (names end in ``_m``).
 """
 
+from mixsig.optics.broadband import check_layout_orders, line_psf, model_psf
 from mixsig.optics.defaults import default_sampling, gabor_bank
+from mixsig.optics.dispersion import (
+    FUSED_SILICA,
+    Cauchy,
+    MaterialError,
+    Sellmeier,
+    dispersion_scale,
+    material_from_spec,
+)
 from mixsig.optics.doe import (
     blazed_grating,
     circular_aperture,
+    fabricated_phase,
     gaussian_aperture,
     height_to_phase,
     phase_ramp,
@@ -41,7 +55,6 @@ from mixsig.optics.export import (
 from mixsig.optics.fftconv import OTF, fast_size, fft_convolve, fft_convolve_otf, otf
 from mixsig.optics.functional import (
     OpticalTransfer,
-    fabricated_phase,
     optical_conv,
     optical_conv2d,
     optical_transfer,
@@ -50,6 +63,7 @@ from mixsig.optics.functional import (
     synthesize_tiles,
     window_energy,
 )
+from mixsig.optics.orders import OrderClearance, check_orders, order_clearance
 from mixsig.optics.propagation import (
     angular_spectrum,
     asm_transfer,
@@ -63,7 +77,10 @@ from mixsig.optics.propagation import (
     sinc_envelope,
     sum_pool,
 )
+from mixsig.optics.psf_model import POINT_SAMPLED, PSFModel, PSFModelError
+from mixsig.optics.resample import pixel_operator
 from mixsig.optics.sampling import FourierSampling
+from mixsig.optics.spectrum import Spectrum, SpectrumError
 from mixsig.optics.synthesis import (
     SynthesisResult,
     TileLayout,
@@ -82,11 +99,21 @@ from mixsig.optics.tiles import (
 )
 
 __all__ = [
+    "Cauchy",
     "DOEFileError",
     "DOEMetadata",
+    "FUSED_SILICA",
     "FourierSampling",
+    "MaterialError",
     "OTF",
     "OpticalTransfer",
+    "OrderClearance",
+    "POINT_SAMPLED",
+    "PSFModel",
+    "PSFModelError",
+    "Sellmeier",
+    "Spectrum",
+    "SpectrumError",
     "SynthesisResult",
     "TileLayout",
     "angular_spectrum",
@@ -95,9 +122,12 @@ __all__ = [
     "camera_psf",
     "centered_fft2",
     "check_fits",
+    "check_layout_orders",
+    "check_orders",
     "circular_aperture",
     "crop_center",
     "default_sampling",
+    "dispersion_scale",
     "export_doe",
     "fabricated_phase",
     "fast_size",
@@ -111,9 +141,13 @@ __all__ = [
     "gerchberg_saxton",
     "height_to_phase",
     "import_doe",
+    "line_psf",
+    "material_from_spec",
+    "model_psf",
     "optical_conv",
     "optical_conv2d",
     "optical_transfer",
+    "order_clearance",
     "otf",
     "output_crops",
     "overlap_message",
@@ -121,6 +155,7 @@ __all__ = [
     "phase_ramp",
     "phase_scale",
     "phase_to_height",
+    "pixel_operator",
     "pixel_integrate",
     "psf_operand",
     "quantize_phase",

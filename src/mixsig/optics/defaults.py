@@ -9,6 +9,7 @@ from (never a flat or random mask, from which training collapses to one point PS
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -21,11 +22,26 @@ DEFAULT_FOCAL_LENGTH_M = 0.2
 DEFAULT_DOE_PITCH_M = 6e-6
 
 
-def default_sampling(extent_px: int, pool: int = 2) -> FourierSampling:
+def default_sampling(
+    extent_px: int, pool: int = 2, *, accept: Callable[[FourierSampling], bool] | None = None
+) -> FourierSampling:
     """Chang et al.'s optics (532 nm, f = 200 mm, 6 µm DOE pixels), Q = 2, and camera pixels of
     ``pool`` simulation samples (pool = Q: one camera pixel per diffraction-limited spot
-    λf/(N·Δu)), with the smallest even N whose J = 2N/pool camera pixels hold ``extent_px``."""
+    λf/(N·Δu)), with the smallest even N whose J = 2N/pool camera pixels hold ``extent_px``
+    and, with ``accept``, that ``accept`` takes (the layer: no higher order of a broadband
+    source reaches a channel, `mixsig.optics.tiles.order_clearance`; tried up to 4× that N)."""
     n = 2 * math.ceil(extent_px * pool / 4)
+    sampling = _sampling(n, pool)
+    if accept is None:
+        return sampling
+    for m in range(n, 4 * n + 1, 2):
+        sampling = _sampling(m, pool)
+        if accept(sampling):
+            return sampling
+    return _sampling(n, pool)  # none does: the caller's own check explains why
+
+
+def _sampling(n: int, pool: int) -> FourierSampling:
     sim_pitch_m = DEFAULT_WAVELENGTH_M * DEFAULT_FOCAL_LENGTH_M / (2 * n * DEFAULT_DOE_PITCH_M)
     return FourierSampling(
         DEFAULT_WAVELENGTH_M,

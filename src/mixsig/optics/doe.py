@@ -3,7 +3,8 @@
 Owns the description of the diffractive optical element itself (design §3), before any
 propagation: the phase φ = 2π(n(λ) − 1)h/λ of an etched height h, its wrapping to [0, 2π),
 quantization to the L fabricated levels (straight-through gradient), the etch-depth /
-wavelength error φ → α·φ, amplitude apertures, linear phase ramps that steer the PSF, test
+wavelength error φ → α·φ, the fabricated phase the optics use (`fabricated_phase`), amplitude
+apertures, linear phase ramps that steer the PSF, test
 gratings, and `transmission` t = A·exp(iφ).
 
 Grid convention (shared with `mixsig.optics.propagation`): an N-pixel axis has its centre at
@@ -84,6 +85,22 @@ def phase_scale(phi: Tensor, alpha: float | Tensor) -> Tensor:
     light into order m.
     """
     return phi * alpha
+
+
+def fabricated_phase(
+    phase: Tensor, levels: int | None, etch_scale: float = 1.0, *, wrap: bool = False
+) -> Tensor:
+    """The phase the optics use: φ_fab, ``phase`` through the STE quantizer on ``levels``
+    (None: continuous, unchanged), scaled by the etch scale α (`phase_scale`; a continuous
+    phase is wrapped to [0, 2π) first, as etched, and also at α = 1 with ``wrap``: the physical
+    phase delay that a broadband source's dispersion scales). At α = 1 (no ``wrap``) exactly
+    φ_fab."""
+    phi = quantize_phase(phase, levels) if levels else phase
+    if etch_scale == 1.0 and not (wrap and not levels):
+        return phi
+    if not levels:
+        phi = wrap_phase(phi)
+    return phi if etch_scale == 1.0 else phase_scale(phi, etch_scale)
 
 
 def transmission(phase: Tensor, amplitude: Tensor | None = None) -> Tensor:

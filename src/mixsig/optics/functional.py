@@ -5,8 +5,9 @@ Owns the functional core of design §3 (after Chang et al., Sci. Rep. 8, 12324, 
 functions of tensors, a `TileLayout` and a `FourierSampling`, differentiable w.r.t. the phase
 or the kernels. The layer adds the parameters, the OTF cache and the camera chain.
 
-Pipeline: `fabricated_phase` (the phase the optics use: L-level STE quantization, etch scale)
-→ `realised_psf` (`mixsig.optics.synthesis`: the camera-plane PSF, or the coherent field)
+Pipeline: `fabricated_phase` (`mixsig.optics.doe`, re-exported here: the phase the optics
+use: L-level STE quantization, etch scale) → `realised_psf` (`mixsig.optics.synthesis`: the
+camera-plane PSF of a `PSFModel` — pixel envelope, source spectrum —, or the coherent field)
 → `tile_psf` (`mixsig.optics.tiles`: the K tile windows, or the box all channels see)
 → `optical_transfer` (point reflection, real and imaginary parts stacked, `otf`, crops)
 → `optical_conv` (the convolution of intensities or fields, cropped per channel);
@@ -27,8 +28,9 @@ Conventions (camera pixels = input pixels, magnification 1):
   PSF puts anywhere else is ignored (exact for ideal kernels at pitch ≥ H + k − 1, an
   idealisation for a realised or trained DOE). Box (``crosstalk=True``): the whole visible
   camera plane (tile centres ± (H − 1)) is convolved with the input once and cropped per
-  channel, so leakage between tiles and stray light inside the crops are included; the PSF
-  is zero outside the simulated window λf/Δu.
+  channel, so leakage between tiles and stray light inside the crops are included; past the
+  simulated window λf/Δu the PSF holds the higher orders of a pixelated DOE (the `PSFModel`
+  of `realised_psf`) and is zero for a point-sampled one.
 * Coherent: output = |√x ∗ h_c|² with the input amplitude √intensity and h_c the camera-plane
   field (real or complex); the real and imaginary parts are convolved as two real PSFs.
 * Incoherent FFT round-off below 0 is clipped in the forward value only (intensities are ≥ 0;
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from mixsig.optics.doe import phase_scale, quantize_phase, wrap_phase
+from mixsig.optics.doe import fabricated_phase
 from mixsig.optics.fftconv import OTF, fft_convolve_otf, otf
 from mixsig.optics.sampling import FourierSampling
 from mixsig.optics.synthesis import SynthesisResult, TileLayout, synthesize_doe
@@ -63,18 +65,6 @@ class OpticalTransfer:
     crops: tuple[tuple[int, int], ...]
     parts: int
     crosstalk: bool
-
-
-def fabricated_phase(phase: Tensor, levels: int | None, etch_scale: float = 1.0) -> Tensor:
-    """The phase the optics use: φ_fab, ``phase`` through the STE quantizer on ``levels``
-    (None: continuous, unchanged), scaled by the etch scale α (`phase_scale`; a continuous
-    phase is wrapped to [0, 2π) first, as etched). At α = 1 exactly φ_fab."""
-    phi = quantize_phase(phase, levels) if levels else phase
-    if etch_scale == 1.0:
-        return phi
-    if not levels:
-        phi = wrap_phase(phi)
-    return phase_scale(phi, etch_scale)
 
 
 def psf_operand(psf: Tensor) -> tuple[Tensor, int]:

@@ -2,11 +2,13 @@
 
 Owns the kernel-space half of design §3: `synthesize_doe` (for the tiled kernel layout,
 `TileLayout`, see `mixsig.optics.tiles`, re-exported here), which
-fits a phase-only DOE φ (N × N) so that its camera-plane PSF (`camera_psf`, or the coherent
-field of `fraunhofer_psf`) matches a tiled target: Gerchberg–Saxton phase retrieval with a free
+fits a phase-only DOE φ (N × N) so that its camera-plane PSF (`realised_psf`: the intensity,
+or the coherent field) matches a tiled target: Gerchberg–Saxton phase retrieval with a free
 region (MRAF) as the initialisation, then Adam on the phase, the last steps through the L-level
 quantization with a straight-through gradient (`quantize_phase`), so the returned mask is the
-fabricated one.
+fabricated one. The PSF is that of a `PSFModel` (`mixsig.optics.broadband`): by default the
+pixelated DOE (fill factor 1) at the design wavelength, so the fit compensates the pixel
+envelope; a broadband model fits the spectrum-summed PSF.
 
 Fit error: with the optimal scale s = ⟨p, t⟩/⟨p, p⟩ over the fitted region,
 ‖s·p − t‖/‖t‖ (p the realised PSF, t the target; complex s for coherent fields). Throughput:
@@ -21,14 +23,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from mixsig.optics.broadband import model_psf
 from mixsig.optics.doe import quantize_phase, transmission, wrap_phase
-from mixsig.optics.propagation import (
-    camera_psf,
-    centered_fft2,
-    crop_center,
-    fraunhofer_psf,
-    pad_center,
-)
+from mixsig.optics.propagation import centered_fft2, crop_center, pad_center
+from mixsig.optics.psf_model import PSFModel
 from mixsig.optics.sampling import FourierSampling
 from mixsig.optics.tiles import TileLayout
 
@@ -53,14 +51,22 @@ def realised_psf(
     *,
     coherent: bool = False,
     method: str = "exact",
+    model: PSFModel | None = None,
+    box: tuple[tuple[int, int], tuple[int, int]] | None = None,
+    windows: TileLayout | None = None,
 ) -> Tensor:
-    """The camera-plane PSF of a phase mask: `camera_psf` (intensity, J × J) or, ``coherent``,
-    the field h_c of `fraunhofer_psf` (needs camera pixels = simulation samples, pool 1)."""
-    t = transmission(phase_rad)
-    if not coherent:
-        return camera_psf(t, sampling, method=method)
-    _check_coherent(sampling)
-    return fraunhofer_psf(t, sampling.oversample, coherent=True, offset_px=sampling.sim_offset_px)
+    """The camera-plane PSF of a phase mask (the phase delay at the design wavelength):
+    `mixsig.optics.broadband.model_psf` under ``model`` (default `PSFModel()`: the pixelated
+    DOE, fill factor 1, monochromatic; ``PSFModel(pixel_envelope=False)``: the point-sampled
+    `camera_psf`), intensity J × J or, ``coherent``, the field h_c (needs camera pixels =
+    simulation samples, pool 1); ``box``: camera-pixel offsets from the axis instead of the
+    window (pixelated: the higher orders beyond the window included); ``windows``: only the
+    kernel windows (K, k, k) of that layout."""
+    if coherent:
+        _check_coherent(sampling)
+    return model_psf(
+        phase_rad, sampling, model, method=method, coherent=coherent, box=box, windows=windows
+    )
 
 
 def _check_coherent(sampling: FourierSampling) -> None:
@@ -170,6 +176,7 @@ def synthesize_doe(
     efficiency_weight: float = 0.0,
     init_phase: Tensor | None = None,
     seed: int = 0,
+    model: PSFModel | None = None,
 ) -> SynthesisResult:
     """Fit a phase-only DOE whose camera-plane PSF matches ``target`` (J × J, float64 advised).
 
@@ -184,6 +191,9 @@ def synthesize_doe(
             or ``init_phase`` when given).
         steps, lr: Adam steps on the loss fit_error² (+ ``efficiency_weight``·(1 − throughput)).
         seed: seeds the random initial phase.
+        model: the `PSFModel` of the realised PSF (default `PSFModel()`: pixelated, fill
+            factor 1, monochromatic); a broadband model is fitted through the wrapped phase
+            (the etched one, which the dispersion scales).
     """
     if coherent:
         _check_coherent(sampling)
@@ -205,11 +215,12 @@ def synthesize_doe(
     else:
         n = sampling.doe_pixels
         phase = 2 * math.pi * torch.rand(n, n, generator=gen, dtype=torch.float64)
-    fit = _Fit(target, sampling, mask_f, thr_mask, coherent, method, efficiency_weight)
+    model = PSFModel() if model is None else model
+    fit = _Fit(target, sampling, mask_f, thr_mask, coherent, method, efficiency_weight, model)
     phase, history = fit.adam(phase, levels, steps, quantized_steps, lr)
     final = quantize_phase(phase, levels, ste=False) if levels else wrap_phase(phase)
     with torch.no_grad():
-        psf = realised_psf(final, sampling, coherent=coherent, method=method)
+        psf = realised_psf(final, sampling, coherent=coherent, method=method, model=model)
         err, scale = fit_error(psf, target, mask_f)
         thr = _throughput(psf, thr_mask, coherent)
     s = complex(scale) if coherent else float(scale)
@@ -233,9 +244,14 @@ class _Fit:
     coherent: bool
     method: str
     efficiency_weight: float
+    model: PSFModel
 
     def loss(self, phase: Tensor) -> tuple[Tensor, Tensor]:
-        psf = realised_psf(phase, self.sampling, coherent=self.coherent, method=self.method)
+        if not self.model.monochromatic(self.sampling.wavelength_m):
+            phase = wrap_phase(phase)  # the etched phase: what the dispersion scales
+        psf = realised_psf(
+            phase, self.sampling, coherent=self.coherent, method=self.method, model=self.model
+        )
         err, _ = fit_error(psf, self.target, self.mask)
         loss = err**2
         if self.efficiency_weight:

@@ -102,7 +102,7 @@ class AnalogChain(nn.Module):
             s = self.floor(s)
         z = self.noise.draw_standard(s) if self.noise is not None else None
         if not self.quantize_output:
-            y = s if z is None else s + z * (self.noise.sigma_lsb * float(self.adc.lsb.detach()))
+            y = s if z is None else s + z * (self.noise.sigma_lsb * self.adc.lsb_like(s))
         elif z is not None:
             y = self.adc(s, z, self.noise.sigma_lsb)
         else:

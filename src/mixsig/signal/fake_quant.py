@@ -8,6 +8,7 @@ Owns the arithmetic that every quantizer in mixsig shares:
   estimator, dy/dx = 1 where lo < x + n·Δ < hi and 0 where the signal was clipped. Written as
   one `autograd.Function` that keeps only a boolean mask for the backward pass (the layer
   benchmark's hot path: see benchmarks/bench_layers.py).
+* `fake_quant_tensor` — the same with lo and Δ as device tensors (GPUs, torch.compile).
 * `lsq_quant` — the same quantizer with a trainable step Δ (Esser et al., "Learned Step Size
   Quantization", ICLR 2020): dy/dΔ = round(v) − v inside the range, the clip level outside,
   scaled by g = 1/sqrt(N·Q_P).
@@ -63,6 +64,42 @@ class _FakeQuant(torch.autograd.Function):
         (v,) = ctx.saved_tensors
         dx = torch.ops.aten.hardtanh_backward(grad, v, *ctx.bounds)
         return dx, None, None, None, None, None
+
+
+class _FakeQuantTensor(torch.autograd.Function):
+    # The same quantizer with lo and Δ as 0-d tensors, for devices where reading them into
+    # Python would wait for the device (CUDA, MPS) and for torch.compile (no host reads, so no
+    # graph break): v = (x − lo)/Δ (+ noise), clipped to [0, L − 1], rounded, back to x's units.
+    @staticmethod
+    def forward(ctx, x, lo: Tensor, step: Tensor, top: float, noise, noise_scale: float):
+        lo, step = lo.to(x.dtype), step.to(x.dtype)
+        v = (x - lo) / step
+        if noise is not None:
+            v = v + noise * noise_scale
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(v)
+            ctx.top = top
+        return v.clamp(0.0, top).round() * step + lo
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (v,) = ctx.saved_tensors
+        dx = torch.ops.aten.hardtanh_backward(grad, v, 0.0, ctx.top)
+        return dx, None, None, None, None, None
+
+
+def fake_quant_tensor(
+    x: Tensor,
+    lo: Tensor,
+    step: Tensor,
+    levels: int,
+    noise_lsb: Tensor | None = None,
+    noise_scale: float = 1.0,
+) -> Tensor:
+    """`fake_quant` with ``lo`` and ``step`` as tensors on x's device (no host read): the same
+    levels and the same clipped straight-through gradient; the arithmetic order differs
+    (``(x − lo)/Δ`` rather than ``x·(1/Δ)``), so values agree to float round-off."""
+    return _FakeQuantTensor.apply(x, lo, step, float(levels - 1), noise_lsb, float(noise_scale))
 
 
 def fake_quant(

@@ -21,7 +21,12 @@ at a uniformly random offset and refreshes 1/16 of the request's size with fresh
 (so the whole pool is renewed every 128 calls of the same size). Within one
 call the values are independent draws of N(0, 1); across calls they are not independent (windows
 may overlap until refreshed). In evaluation mode, and with ``source="exact"``, every value is a
-fresh draw. The layer benchmark reports the default (pool) and the exact source.
+fresh draw. The layer benchmark reports the default (pool) and the exact source. The pool is
+used on the CPU only, where it pays: a GPU's generator (Philox, counter-based) fills a request
+in parallel at memory speed, so on any other device every value is a fresh draw. Under
+``torch.compile`` every value is a fresh draw too (the pool's bookkeeping is Python state), from
+the device's global generator when the module has no seed, which the compiled graph captures;
+a seeded module's own generator is not capturable and makes a graph break there.
 """
 
 from __future__ import annotations
@@ -110,6 +115,8 @@ class _Seeded(nn.Module):
         return self._generator
 
     def randn_like(self, x: Tensor) -> Tensor:
+        if self.seed is None and torch.compiler.is_compiling():
+            return torch.randn_like(x)  # the device's global generator, captured in the graph
         return randn(x.shape, dtype=x.dtype, device=x.device, generator=self.generator(x.device))
 
 
@@ -173,8 +180,9 @@ class GaussianNoise(_Seeded):
         """N(0, 1) shaped like ``x`` (None when sigma_lsb is 0), from the pool in training."""
         if self._sigma_lsb == 0.0:
             return None
-        if self.training and self.source == "pool":
-            return self._pooled(x)
+        if self.training and self.source == "pool" and x.device.type == "cpu":
+            if not torch.compiler.is_compiling():  # a compiled graph draws afresh
+                return self._pooled(x)
         return self.randn_like(x)
 
     def draw(self, x: Tensor) -> Tensor | None:

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from mixsig.signal.fake_quant import fake_quant, lsq_quant
+from mixsig.signal.fake_quant import fake_quant, fake_quant_tensor, lsq_quant
 from mixsig.signal.observer import RangeObserver
 
 RANGE_MODES = ("fixed", "calibrated", "learned")
@@ -85,6 +85,11 @@ class UniformQuantizer(nn.Module):
         else:
             self.register_buffer("step", torch.tensor(float(step), dtype=torch.float64))
         self.register_buffer("calibrated", torch.tensor(range == "fixed"))
+        # the forward reads this Python copy of `calibrated` (kept in step by every method that
+        # sets the range and by load_state_dict): reading the buffer of a GPU quantizer would
+        # wait for the GPU in every forward, and would break a torch.compile graph
+        self._is_calibrated = range == "fixed"
+        self.register_load_state_dict_post_hook(_sync_calibrated)
         self.observer = (
             RangeObserver(calibration, percentile, symmetric=self.signed, bits=self.bits)
             if range != "fixed"
@@ -122,6 +127,7 @@ class UniformQuantizer(nn.Module):
             self._lo.fill_(lo)
             self.step.fill_((hi - lo) / (self.levels - 1))
         self.calibrated.fill_(True)
+        self._is_calibrated = True
 
     def set_bits(self, bits: int) -> None:
         """Change the resolution, keeping the range: a fixed range keeps [lo, hi]; a
@@ -189,6 +195,7 @@ class UniformQuantizer(nn.Module):
             self._lo.fill_(-self.zero_code * step)
             self.step.fill_(step)
         self.calibrated.fill_(True)
+        self._is_calibrated = True
 
     # -- forward ------------------------------------------------------------------------
     def forward(
@@ -198,7 +205,7 @@ class UniformQuantizer(nn.Module):
         if self.observing:
             self.observer(x)
             return x
-        if not bool(self.calibrated):
+        if not self._is_calibrated:
             raise RuntimeError(
                 f"{type(self).__name__} range is {self.range_mode!r} but not calibrated yet: "
                 "run mixsig.calibrate(model, batches) before using the model"
@@ -207,7 +214,16 @@ class UniformQuantizer(nn.Module):
             code_lo = -self.zero_code
             code_hi = code_lo + self.levels - 1
             return lsq_quant(x, self.step, code_lo, code_hi, noise_lsb, noise_scale)
+        if x.device.type != "cpu" or torch.compiler.is_compiling():  # no host read of lo, Δ
+            return fake_quant_tensor(x, self._lo, self.step, self.levels, noise_lsb, noise_scale)
         return fake_quant(x, float(self._lo), float(self.step), self.levels, noise_lsb, noise_scale)
+
+    def lsb_like(self, x: Tensor) -> Tensor | float:
+        """Δ to multiply x's values by: a Python float on the CPU (the fast path), a 0-d tensor
+        on x's device elsewhere and under torch.compile (no host read)."""
+        if x.device.type != "cpu" or torch.compiler.is_compiling():
+            return self.step.detach().to(x.dtype)
+        return float(self.step.detach())
 
     def extra_repr(self) -> str:
         sign = "signed" if self.signed else "unsigned"
@@ -217,6 +233,11 @@ class UniformQuantizer(nn.Module):
             else "uncalibrated"
         )
         return f"bits={self.bits}, {sign}, range={self.range_mode} {rng}"
+
+
+def _sync_calibrated(module: UniformQuantizer, incompatible_keys) -> None:
+    """After load_state_dict: the Python copy of ``calibrated`` follows the loaded buffer."""
+    module._is_calibrated = bool(module.calibrated)
 
 
 def converter_settings(model: nn.Module) -> dict[str, dict]:

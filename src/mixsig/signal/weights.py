@@ -63,7 +63,11 @@ class WeightQuantizer(nn.Module):
         # PyTorch's fused fake-quantize kernels (one pass, round half to even); nothing is
         # clipped because the range is the weights' own maximum, so the gradient is 1
         if step.dim() == 0:
-            return torch.fake_quantize_per_tensor_affine(w, float(step), 0, bottom, top)
+            if w.device.type == "cpu" and not torch.compiler.is_compiling():
+                return torch.fake_quantize_per_tensor_affine(w, float(step), 0, bottom, top)
+            # the tensor-qparams overload: no host read of the scale (GPUs, torch.compile)
+            zero = torch.zeros((), dtype=torch.int32, device=w.device)
+            return torch.fake_quantize_per_tensor_affine(w, step.float(), zero, bottom, top)
         scale = step.reshape(-1).float()
         zero = torch.zeros(scale.numel(), dtype=torch.int32, device=w.device)
         return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, bottom, top)

@@ -9,7 +9,8 @@ Owns the on-disk format of a training run's state and its integrity checks:
   format tag, the run's config, progress counters, optimizer hyper-parameters and scheduler
   state, the safetensors file's name, size and SHA-256, and (``converters``, for a reader;
   never read back) every ADC and DAC as the forward uses it: bits, signedness, range mode, lo,
-  hi and step Δ (`mixsig.signal.converter_settings`).
+  hi and step Δ (`mixsig.signal.converter_settings`), and (``optics``, likewise for a reader)
+  each optical layer's PSF model, which its weights carry (``_extra_state``).
 
 A reader follows ``checkpoint.json`` to a weights file whose hash it checks, so a kill at any
 moment leaves either the previous complete checkpoint or the new one. Nothing is ever
@@ -41,6 +42,7 @@ from torch import Tensor, nn
 
 from mixsig._atomic import atomic_write_bytes
 from mixsig.errors import MixsigError
+from mixsig.optics.psf_model import psf_models
 from mixsig.signal import converter_settings
 
 FORMAT = "mixsig-checkpoint/1"
@@ -178,6 +180,9 @@ def save_checkpoint(
     converters = converter_settings(model)
     if converters:  # for a reader: each converter as the forward uses it (not read back)
         sidecar["converters"] = converters
+    optics = psf_models(model)
+    if optics:  # for a reader: each optical layer's PSF model (read back from the weights)
+        sidecar["optics"] = optics
     atomic_write_bytes(d / SIDECAR, json.dumps(sidecar, indent=1, sort_keys=True).encode())
     for old in d.glob("state-*.safetensors"):
         if old.name != name:
@@ -243,7 +248,8 @@ def _check_finite(tensors: dict[str, Tensor], weights: Path) -> None:
 def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
     """Load the checkpoint's weights into ``model``; a mismatch is a `CheckpointError`."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(ckpt.model))
+    # a key a layer lets an older checkpoint lack (`_optional_state`: the optical PSF model)
+    missing = sorted(k for k in set(own) - set(ckpt.model) if not _flexible(model, k, True))
     # a flexible buffer not drawn yet (None) is not in ``own``: the checkpoint supplies it
     unexpected = sorted(k for k in set(ckpt.model) - set(own) if not _flexible(model, k))
     wrong = [
@@ -253,6 +259,7 @@ def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
         and v is not None
         and ckpt.model[k].shape != v.shape
         and not _flexible(model, k)
+        and not _flexible(model, k, True)
     ]
     if missing or unexpected or wrong:
         raise CheckpointError(
@@ -265,14 +272,15 @@ def restore_model(model: nn.Module, ckpt: Checkpoint) -> None:
         raise CheckpointError(f"{ckpt.path} does not fit this model: {err}") from None
 
 
-def _flexible(model: nn.Module, key: str) -> bool:
-    """Buffers whose shape is taken from the checkpoint (lazily drawn distortion maps)."""
+def _flexible(model: nn.Module, key: str, optional: bool = False) -> bool:
+    """Buffers whose shape is taken from the checkpoint (lazily drawn distortion maps); with
+    ``optional``, the state a module lets an older checkpoint lack (``_optional_state``)."""
     owner, _, name = key.rpartition(".")
     try:
         mod = model.get_submodule(owner)
     except AttributeError:
         return False
-    return name in getattr(mod, "_flexible_buffers", ())
+    return name in getattr(mod, "_optional_state" if optional else "_flexible_buffers", ())
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, ckpt: Checkpoint) -> None:

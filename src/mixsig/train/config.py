@@ -3,7 +3,9 @@
 The run config's schema is `mixsig.config.run` (re-exported here: ``from mixsig.train.config
 import TrainConfig`` keeps working); this module adds what needs the chain itself — every maps
 file a config names read, and every chain checked to map its input range to finite values
-(`mixsig.signal.build`) — which the config layer cannot build.
+(`mixsig.signal.build`) — and the network's: a model factory imported and the model's
+kwargs bound to its signature (`mixsig.models.factory.check_model_config`) — which the config
+layer cannot do.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mixsig.config.run import (
     config_kind,
     load_train_config,
 )
+from mixsig.models.factory import ModelFactoryError, check_model_config
 from mixsig.signal.build import build_chain
 
 
@@ -44,9 +47,14 @@ def _check_chain(hw: HardwareConfig, optical: bool, where: str) -> None:
 
 
 def _check_run(cfg: TrainConfig, base: Path, where: str) -> TrainConfig:
-    """``cfg`` with its hardware loaded (relative to ``base``) and its chain checked."""
+    """``cfg`` with its hardware loaded (relative to ``base``) and its chain checked, its model
+    factory imported and the model's kwargs bound (`check_model_config`)."""
     cfg = cfg.with_resolved_hardware(base)
     _check_chain(cfg.resolved_hardware(), cfg.model.name == "optical_cnn", where)
+    try:
+        check_model_config(cfg.model)
+    except ModelFactoryError as err:
+        raise ModelFactoryError(f"{where}: {err}") from None
     return cfg
 
 

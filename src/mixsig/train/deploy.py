@@ -6,6 +6,7 @@ and the training noise of the current step, in the hardware-aware phase; `deploy
 after training, the hardware's chain (noise at the hardware's σ, ADC rounding on), the ADC
 ranges re-calibrated for methods whose training never saw the ADC, and batch-norm statistics
 re-estimated under the noisy forward (`reestimate_batchnorm`) for the methods that ask for it.
+The training set may stay on the CPU: each batch goes to the model's device.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from mixsig.config.methods import Method
+from mixsig.data import to_input
+from mixsig.nn import model_device
 from mixsig.signal import calibrate, set_output_quantization, set_sigma_lsb
 
 
@@ -31,9 +34,10 @@ def reestimate_batchnorm(model: nn.Module, x: Tensor, batch_size: int, batches: 
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average
     model.train()
+    device = model_device(model)
     for i in range(batches):
         lo = (i * batch_size) % max(1, len(x) - batch_size + 1)
-        model(x[lo : lo + batch_size])
+        model(to_input(x[lo : lo + batch_size], device))
     for bn, m in zip(bns, momenta):
         bn.momentum = m
     model.eval()
@@ -64,7 +68,9 @@ def deploy_on_chain(
     set_output_quantization(model, True)
     set_sigma_lsb(model, sigma_lsb)
     if method.recalibrate_adc_after:
-        calibrate(model, _batches(x_train, batch_size, calibration_batches))
+        device = model_device(model)
+        batches = _batches(x_train, batch_size, calibration_batches)
+        calibrate(model, [to_input(b, device) for b in batches])
     if method.reestimate_batchnorm:
         set_sigma_lsb(model, sigma_train_lsb)
         reestimate_batchnorm(model, x_train, batch_size, bn_batches)

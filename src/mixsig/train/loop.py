@@ -11,7 +11,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from mixsig.data import to_input
 from mixsig.eval import evaluate
+from mixsig.nn import model_device
 
 
 def fit(
@@ -36,6 +38,7 @@ def fit(
         opt, max(1, epochs * -(-len(x) // batch_size))
     )
     model.train()
+    device = model_device(model)
     bar = tqdm(
         total=epochs * -(-len(x) // batch_size), desc=desc, disable=not progress, leave=False
     )
@@ -44,7 +47,8 @@ def fit(
         for i in range(0, len(x), batch_size):
             idx = order[i : i + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            xb, yb = to_input(x[idx], device), y[idx].to(device)
+            loss = nn.functional.cross_entropy(model(xb), yb)
             loss.backward()
             opt.step()
             sched.step()
@@ -59,9 +63,11 @@ def fit(
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 500) -> float:
     """Fraction of correct top-1 predictions of ``model`` (in eval mode) on (x, y)."""
     model.eval()
+    device = model_device(model)
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+        pred = model(to_input(x[i : i + batch_size], device)).argmax(1).cpu()
+        correct += int((pred == y[i : i + batch_size]).sum())
     return correct / len(x)
 
 

@@ -75,4 +75,18 @@ class MetricsLog:
             self.tb.close()
 
 
-__all__ = ["MetricsLog"]
+class NoMetrics:
+    """The metrics log of a process that writes none (a rank other than 0 of a data-parallel
+    run): `MetricsLog`'s methods, doing nothing."""
+
+    def log(self, **row) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["MetricsLog", "NoMetrics"]

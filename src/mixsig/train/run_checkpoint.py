@@ -3,8 +3,9 @@
 Owns a run's progress (`RunState`: phase of `PHASES`, epoch, step), its keys of
 ``checkpoint/checkpoint.json`` (`RunMeta`, written by ``mixsig.train.runner.Run.save``) and
 what a resume checks before it continues (``Run.restore``): the config is the run's but for
-what a resume may change (`check_config`: ``data.root`` at any time — the data folder moved —
-and, once training is complete, ``eval``), the progress lies within the config's phase
+what a resume may change (`check_config`: ``data.root`` at any time — the data folder moved —,
+``device`` — saved on one device, resumed on another — and, once training is complete,
+``eval``), the progress lies within the config's phase
 (`check_progress`), the learning-rate schedule (`restore_scheduler`) and the random states
 (`restore_rng`) fit this run. A checkpoint that does not fit is refused with a
 `CheckpointError` naming the key. The tensors and the file format are
@@ -113,14 +114,15 @@ def restore_rng(model: nn.Module, ck: Checkpoint) -> None:
 
 def config_changes(stored: dict, current: dict, phase: str) -> list[str]:
     """The config's top-level keys in which a resume differs from its checkpoint, leaving out
-    what a resume may change: ``data.root`` (the data folder moved) and, once training is
-    complete, ``eval``."""
+    what a resume may change: ``data.root`` (the data folder moved), ``device`` and, once
+    training is complete, ``eval``."""
     a, b = _resumable_view(stored, phase), _resumable_view(current, phase)
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def _resumable_view(cfg: dict, phase: str) -> dict:
     view = dict(cfg)
+    view.pop("device", None)  # saved on one device, resumed on another
     if isinstance(view.get("data"), dict):
         view["data"] = {**view["data"], "root": None}
     if phase == "done":

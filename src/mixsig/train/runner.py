@@ -49,6 +49,7 @@ modules named above. ``load_data`` and ``evaluate`` are looked up here (tests re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -60,11 +61,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mixsig._atomic import atomic_write_text
+from mixsig.config.device import resolve_device
 from mixsig.config.hardware import without_maps
-from mixsig.data import DataError, Split, load_split
+from mixsig.data import DataError, Split, load_split, to_input
 from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
 from mixsig.models import model_from_config
-from mixsig.nn import convert, optical_regularizer
+from mixsig.nn import convert, optical_regularizer, to_device
 from mixsig.signal import (
     calibrate,
     collect_rng_state,
@@ -82,7 +84,19 @@ from mixsig.train.checkpoint import (
 )
 from mixsig.train.config import DataConfig, TrainConfig
 from mixsig.train.deploy import deploy_on_chain, reestimate_batchnorm, set_training_chain
-from mixsig.train.metrics import MetricsLog
+from mixsig.train.distributed import (
+    Distributed,
+    barrier,
+    broadcast_flag,
+    check_batches,
+    device_for,
+    from_environment,
+    global_mean,
+    seed_rank,
+    shard,
+    wrap,
+)
+from mixsig.train.metrics import MetricsLog, NoMetrics
 from mixsig.train.pretrain_cache import (
     has_pretrained,
     pretrain_key,
@@ -138,16 +152,27 @@ def _sigma_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> 
 class Run:
     """The state of one run (model, optimizer, schedule) and its phase loop."""
 
-    def __init__(self, cfg: TrainConfig, out: Path, progress: bool, echo: Callable) -> None:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        out: Path,
+        progress: bool,
+        echo: Callable,
+        ctx: Distributed | None = None,
+    ) -> None:
         self.cfg, self.out, self.progress, self.echo = cfg, out, progress, echo
+        self.ctx = ctx  # None: one process; else this rank of a data-parallel run
+        self.main = ctx is None or ctx.is_main  # writes checkpoints, metrics, results
         self.hw = cfg.resolved_hardware()
         self.method = cfg.method.definition
+        self.device = device_for(ctx, resolve_device(cfg.device))
         torch.manual_seed(cfg.seed)
         self.data = load_data(cfg.data, cfg.seed)
+        check_batches(ctx, len(self.data.x_train), cfg.batch_size)
         self.optical = cfg.model.name == "optical_cnn"
-        self.model = model_from_config(
-            cfg.model, self.data.image_shape, self.data.num_classes, self.hw
-        )
+        model = model_from_config(cfg.model, self.data.image_shape, self.data.num_classes, self.hw)
+        self.model = to_device(model, self.device)
+        self.train_model = self.model  # the training forward (wrapped in DDP on several ranks)
         self.state = RunState()
         self.opt: torch.optim.Optimizer | None = None
         self.sched = None
@@ -163,6 +188,8 @@ class Run:
         return -(-len(self.data.x_train) // self.cfg.batch_size)
 
     def _make_optimizer(self, lr: float, epochs: int) -> None:
+        self.train_model = wrap(self.ctx, self.model, self.device)
+        seed_rank(self.ctx, self.model, self.cfg.seed, self.state.global_step)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.opt, max(1, epochs * self.steps_per_epoch())
@@ -183,11 +210,11 @@ class Run:
 
     def convert_and_calibrate(self) -> None:
         if not self.optical:  # the optical front is analog already, its rest stays digital
-            self.model = convert(self.model, self.hw)
+            self.model = to_device(convert(self.model, self.hw), self.device)
         x = self.data.x_train
         bs = self.cfg.batch_size
         batches = [x[i * bs : (i + 1) * bs] for i in range(self.cfg.calibration_batches)]
-        calibrate(self.model, [b for b in batches if len(b)])
+        calibrate(self.model, [to_input(b, self.device) for b in batches if len(b)])
 
     def enter_phase(self, phase: str) -> None:
         """Set up the model and optimizer at the start of ``phase`` (fresh, not resumed)."""
@@ -213,6 +240,8 @@ class Run:
 
     # -- checkpoints ------------------------------------------------------------------
     def save(self) -> None:
+        if not self.main:  # rank 0 writes for every rank
+            return
         meta = {
             "config": self.cfg.model_dump(mode="json"),
             "phase": self.state.phase,
@@ -254,13 +283,14 @@ class Run:
         frozen once a kernel-space DOE was synthesised (the realised DOE, its buffers, comes
         with the weights)."""
         if phase != "pretrain" and not self.optical:
-            self.model = convert(self.model, self.hw)
+            self.model = to_device(convert(self.model, self.hw), self.device)
         restore_model(self.model, ck)
         if phase != "pretrain" and self.kernel_space:
             self.model[0].freeze_optics()
 
     def _restore_rng(self, ck: Checkpoint) -> None:
         restore_rng(self.model, ck)
+        seed_rank(self.ctx, self.model, self.cfg.seed, self.state.global_step)
 
     # -- the loop ---------------------------------------------------------------------
     def train_phase(self, phase: str, metrics: MetricsLog) -> None:
@@ -285,8 +315,10 @@ class Run:
                     sigma = _sigma_at(cfg, st.epoch, st.step_in_epoch, spe)
                     self.configure_chain(sigma)
                 idx = order[st.step_in_epoch * bs : (st.step_in_epoch + 1) * bs]
+                mine, weight = shard(self.ctx, idx)  # this rank's share of the global batch
+                xb, yb = self._batch(x, y, mine)
                 self.opt.zero_grad(set_to_none=True)
-                loss = nn.functional.cross_entropy(self.model(x[idx]), y[idx])
+                loss = weight * nn.functional.cross_entropy(self.train_model(xb), yb)
                 if (
                     self.optical
                     and not self.kernel_space
@@ -299,6 +331,7 @@ class Run:
                 self.sched.step()
                 st.step_in_epoch += 1
                 st.global_step += 1
+                loss = global_mean(self.ctx, loss)
                 metrics.log(
                     phase=phase,
                     epoch=st.epoch,
@@ -315,6 +348,11 @@ class Run:
             st.epoch += 1
             st.step_in_epoch = 0
         bar.close()
+
+    def _batch(self, x: Tensor, y: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The samples ``idx`` of the training set (held on the CPU as stored, uint8 or float)
+        as inputs on the run's device (`to_input`)."""
+        return to_input(x[idx], self.device), y[idx].to(self.device, non_blocking=True)
 
     def finish_aware(self) -> None:
         """After hardware-aware training: deploy on the target chain (noise at the hardware's
@@ -402,34 +440,59 @@ def run_training(
     ``pretrained``: a cache folder of `pretrain`; a fresh run takes its phase-1 state from there
     when present (and stores it there after training phase 1 itself when absent).
     Returns the results (also written to ``<out>/results.json``). A folder this run can neither
-    use nor overwrite is refused with a `RunFolderError` (module doc).
+    use nor overwrite is refused with a `RunFolderError` (module doc). Started by torchrun on
+    several processes, it trains data-parallel (`mixsig.train.distributed`); rank 0 evaluates
+    and returns the results, the other ranks return ``{}``.
     """
     cfg = cfg.with_resolved_hardware(config_dir)
+    # a device this machine lacks, or a rendezvous it cannot reach, is refused before anything
+    # is written; on several processes (torchrun) rank 0 owns the folder (`distributed`)
+    ctx = from_environment(resolve_device(cfg.device))
+    main = ctx is None or ctx.is_main
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with exclusive(out):
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out) if main else contextlib.nullcontext():
         t0 = time.perf_counter()
-        resuming = prepare_folder(out, resume, echo)
-        run = _open_run(cfg, out, progress, echo, resuming)
+        resuming = broadcast_flag(ctx, prepare_folder(out, resume, echo) if main else False)
+        barrier(ctx)  # the folder is ready (incomplete writes cleared) before any rank reads
+        say = echo if main else _quiet
+        run = _open_run(cfg, out, progress and main, say, resuming, ctx)
         if resuming:
             run.restore()
             done = ": training complete, evaluating only" if run.state.phase == "done" else ""
-            echo(f"resumed {out} at {run.state.phase}, step {run.state.global_step}{done}")
+            say(f"resumed {out} at {run.state.phase}, step {run.state.global_step}{done}")
         else:
             if resume:
-                echo(f"nothing to resume in {out}: starting the run")
+                say(f"nothing to resume in {out}: starting the run")
             run.enter_phase("pretrain")
             if pretrained is not None and restore_pretrained(run, Path(pretrained)):
-                echo(f"pre-training taken from {pretrained_dir(Path(pretrained), cfg)}")
+                say(f"pre-training taken from {pretrained_dir(Path(pretrained), cfg)}")
+        if not main:  # trains its share; rank 0 evaluates and writes the results
+            _train(run, NoMetrics(), None)
+            barrier(ctx)
+            return {}
         atomic_write_text(out / CONFIG, json.dumps(cfg.model_dump(mode="json"), indent=1))
         _train(run, MetricsLog(out, run.state.global_step if resuming else None), pretrained)
+        barrier(ctx)  # every rank's training is over
         return _evaluate(run, out, t0)
 
 
-def _open_run(cfg: TrainConfig, out: Path, progress: bool, echo: Callable, resuming: bool) -> Run:
+def _quiet(line: str) -> None:
+    """The echo of a rank other than 0: rank 0 speaks for the run."""
+
+
+def _open_run(
+    cfg: TrainConfig,
+    out: Path,
+    progress: bool,
+    echo: Callable,
+    resuming: bool,
+    ctx: Distributed | None = None,
+) -> Run:
     """The `Run`; a resume whose data cannot be loaded says that ``data.root`` may change."""
     try:
-        return Run(cfg, out, progress, echo)
+        return Run(cfg, out, progress, echo, ctx)
     except DataError as err:
         if not resuming:
             raise
@@ -486,12 +549,17 @@ def _evaluate(run: Run, out: Path, t0: float) -> dict:
 
 
 def load_trained(
-    path: str | os.PathLike, *, data_root: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    *,
+    data_root: str | os.PathLike | None = None,
+    device: str | None = None,
 ) -> tuple[nn.Module, TrainConfig, Split]:
     """The deployed model of a finished (or in-progress) run, its config and its data.
 
     ``data_root``: where the run's local data set (``data.root``) is now, when its folder
     moved; a run whose data cannot be loaded is refused with a `DataError` saying so.
+    ``device``: where the model is put (default: the run's config, ``auto``: CUDA when
+    present), whatever device it was trained on; the data stay on the CPU.
     """
     ck = load_checkpoint(Path(path) / CKPT_DIR if (Path(path) / CKPT_DIR).is_dir() else path)
     meta = validate_meta(RunMeta, ck.meta, ck.path)
@@ -500,6 +568,8 @@ def load_trained(
     except Exception as err:  # noqa: BLE001 - a foreign sidecar
         raise CheckpointError(f"{ck.path}: its config is not a mixsig TrainConfig: {err}") from None
     cfg = _with_data_root(cfg, data_root, ck.path)
+    if device is not None:
+        cfg = cfg.model_copy(update={"device": device})
     # measured maps come from the state dict: the run loads even if their .npz has moved
     hw = without_maps(cfg.resolved_hardware())
     try:

@@ -3,8 +3,8 @@
 Owns `build_report`, `verdict`, `read_table` and `summarise`, one module per stage of the
 pipeline: `table` (read, check and summarise the table) → `selection` (the default setting of
 the methods comparison) → `verdicts` → `figures` (a subpackage, one module per figure family)
-→ `summary_tables` (headline and summary, Markdown) → `page` (index.html) → `build`
-(`build_report`, which writes them all).
+→ `summary_tables` (headline and summary, Markdown) → `sections` (the report cut by data set)
+→ `page` (index.html) → `build` (`build_report`, which writes them all).
 
 The input is a tidy CSV with one row per (run, σ_test) — the columns of `REQUIRED_COLUMNS`,
 plus the optional ``key``, ``name``, ``equivalent`` (recomputed from ``mean`` and
@@ -25,6 +25,13 @@ folder:
   missing one is named in the page with the run that would produce it);
 * ``index.html`` — one self-contained page: the figures inline as base64 PNG, inline CSS, no
   script, no external link; every text from the table is HTML-escaped.
+
+Data sets: when the table holds the methods comparison on several data sets (its ``data``
+column: the bundled digits, the full MNIST, Fashion-MNIST), the verdict, the headline and the
+figures are made once per data set from its rows alone (`sections`): ``verdict.json`` holds
+them under ``data_sets`` (its ``sentences`` prefixed ``[<data set>]``), ``headline.md`` one
+part per data set, each data set's figures go to ``<data set>/`` and the page opens with their
+verdicts side by side. What follows holds within one data set.
 
 Selection: the methods figures, the headline table, the P verdict and the P − B1 gap use the
 rows of tag ``methods`` without distortion and not of the optical CNN, at the (model, data)

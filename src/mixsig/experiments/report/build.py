@@ -1,9 +1,11 @@
 """The entry point: `build_report` runs table → verdict → figures → page into one folder.
 
-Owns `build_report`: reads the table, summarises it, selects the default setting, draws the
-figures (removing a figure of an earlier build that this table has no data for), writes
-summary.csv, summary.md, headline.md, verdict.json (`_jsonable`: NaN and numpy scalars made
-JSON-safe) and index.html — every file atomically (`mixsig._atomic`).
+Owns `build_report`: reads the table, summarises it, cuts it into sections (one per data set
+when several hold the methods comparison, `sections`), selects each one's default setting,
+draws the figures (removing a figure of an earlier build that this table has no data for),
+writes summary.csv, summary.md, headline.md, verdict.json (`_jsonable`: NaN and numpy scalars
+made JSON-safe) and index.html — every file atomically (`mixsig._atomic`). A section of one
+data set puts its figures in the sub-folder named after it (``mnist/accuracy_vs_sigma.png``).
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ from typing import Any
 
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
 
-from .figures import draw_figures
+from .figures import FIGURES
 from .page import calibration_section, page_html
-from .selection import select_default
-from .summary_tables import headline_md, headline_tables, summary_md
+from .sections import Section, combined_verdict, sections
+from .summary_tables import headline_md, summary_md
 from .table import GROUP_KEYS, read_table, summarise
-from .verdicts import verdict_from_summary
 
 
 def build_report(
@@ -42,8 +43,7 @@ def build_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     s = summarise(df)
-    sel = select_default(s)
-    v = verdict_from_summary(s, sel)
+    parts = sections(s)
     notes = []
     dup = df.duplicated(list(GROUP_KEYS) + ["seed"])
     if dup.any():
@@ -51,28 +51,41 @@ def build_report(
             f"{int(dup.sum())} row(s) repeat a (group, seed) of another row — runs differing "
             "in a setting the table does not record? They are averaged as separate seeds."
         )
-    figures = draw_figures(s, sel)
-    for f in figures:
-        if f.png is not None:
-            atomic_write_bytes(out / f.file, f.png)
-        else:  # a figure of an earlier build from another table would mislead
-            (out / f.file).unlink(missing_ok=True)
+    _write_figures(parts, out)
     atomic_write_text(out / "summary.csv", s.to_csv(index=False))
     atomic_write_text(out / "summary.md", summary_md(s, title))
-    headline = headline_tables(sel)
-    atomic_write_text(out / "headline.md", headline_md(sel, headline, title))
+    headline = "\n".join(
+        headline_md(p.sel, p.headline, title if p.data is None else f"{title} — {p.data}")
+        for p in parts
+    )
+    atomic_write_text(out / "headline.md", headline)
+    v = combined_verdict(parts)
     atomic_write_text(out / "verdict.json", json.dumps(_jsonable(v), indent=2, allow_nan=False))
     if command is None:
         command = (
             'python -c "from mixsig.experiments.report import build_report; '
             f'build_report({str(table)!r}, {str(out)!r})"'
         )
-    page = page_html(
-        title, command, v, figures, sel, headline, s, notes, Path(table).name, len(df), cal
-    )
+    page = page_html(title, command, parts, s, notes, Path(table).name, len(df), cal)
     index = out / "index.html"
     atomic_write_text(index, page)
     return index
+
+
+def _write_figures(parts: list[Section], out: Path) -> None:
+    """Each section's figures (in ``out`` or its data set's sub-folder); a figure of an
+    earlier build that this table has no data for is removed, as is, when the report is cut
+    by data set, a figure of the whole table in ``out`` itself."""
+    for p in parts:
+        (out / p.folder).mkdir(parents=True, exist_ok=True)
+        for f in p.figures:
+            if f.png is not None:
+                atomic_write_bytes(out / f.file, f.png)
+            else:  # a figure of an earlier build from another table would mislead
+                (out / f.file).unlink(missing_ok=True)
+    if len(parts) > 1:
+        for name in FIGURES:
+            (out / name).unlink(missing_ok=True)
 
 
 def _jsonable(x: Any) -> Any:

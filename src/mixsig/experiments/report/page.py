@@ -3,8 +3,10 @@
 Owns `page_html` — the verdict, the headline table, the figures inline as base64 PNG (or the
 note naming the run that would produce a missing one), the calibration section, the parts of
 the table the report has no figure for and the full summary table, with inline CSS, no script
-and no external link; every text from the table is HTML-escaped — and `calibration_section`
-(a `mixsig calibrate` report folder as a section of the page).
+and no external link; every text from the table is HTML-escaped; with several data sets
+(`mixsig.experiments.report.sections`) a table of their verdicts side by side, then verdict,
+headline and figures once per data set — and `calibration_section` (a `mixsig calibrate`
+report folder as a section of the page).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 from mixsig.eval import EQUIVALENT_DEFINITION
 
 from .figures import ReportFigure
+from .sections import Section
 from .selection import Selection
 from .summary_tables import SUMMARY_HEADER, summary_cells
 from .table import KNOWN_TAGS, REFERENCE_NOTE
@@ -59,32 +62,44 @@ def _version() -> str:
 def page_html(
     title: str,
     command: str,
-    v: dict,
-    figures: list[ReportFigure],
-    sel: Selection,
-    headline: list,
+    sections: list[Section],
     s: pd.DataFrame,
     notes: list[str],
     source: str,
     n_rows: int,
     calibration: list[str] | None = None,
 ) -> str:
-    """The page, section by section: head and verdict, headline, figures, calibration, the
-    other settings and tags, all results."""
-    parts = _head_and_verdict(title, command, v, s, notes, source, n_rows)
-    parts += _headline_section(sel, headline)
-    parts += _figures_section(figures)
-    parts += calibration or []
-    parts += _other_settings_section(sel)
+    """The page, section by section: the head; for one data set its verdict, headline,
+    figures, calibration and other settings; for several, the data sets side by side, then
+    per data set its verdict, headline, figures and other settings, then the calibration;
+    last the other tags and all results."""
+    parts = _head(title, command, s, source, n_rows)
+    definition = _definition(notes)
+    if len(sections) > 1:
+        parts += _side_by_side(sections) + definition
+    for sec in sections:
+        parts += _verdict_section(sec.verdict, sec.data)
+        if len(sections) == 1:
+            parts += definition
+        parts += _headline_section(sec.sel, sec.headline, sec.data)
+        parts += _figures_section(sec.figures, sec.data)
+        if len(sections) == 1:
+            parts += calibration or []
+        parts += _other_settings_section(sec.sel)
+    if len(sections) > 1:
+        parts += calibration or []
     parts += _other_tags_sections(s)
     parts += _all_results_and_footer(s)
     return "\n".join(parts) + "\n"
 
 
-def _head_and_verdict(
-    title: str, command: str, v: dict, s: pd.DataFrame, notes: list[str], source: str, n_rows: int
-) -> list[str]:
-    parts = [
+def _of(data: str | None) -> str:
+    """The suffix of a section's headings: "" for the whole table, " — <data set>" else."""
+    return "" if data is None else f" — {_e(data)}"
+
+
+def _head(title: str, command: str, s: pd.DataFrame, source: str, n_rows: int) -> list[str]:
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -93,17 +108,59 @@ def _head_and_verdict(
         f"<p>Built from the results table <code>{_e(source)}</code> ({n_rows} rows, "
         f"{len(s)} groups) without retraining, by:</p>",
         f"<pre>{_e(command)}</pre>",
-        "<h2>Verdict</h2><ul>",
+    ]
+
+
+def _verdict_section(v: dict, data: str | None) -> list[str]:
+    return [
+        f"<h2>Verdict{_of(data)}</h2><ul>",
         *(f"<li>{_e(x)}</li>" for x in v["sentences"]),
         "</ul>",
+    ]
+
+
+def _definition(notes: list[str]) -> list[str]:
+    """What "equivalent" means and against which reference, then the notes on the table."""
+    parts = [
         f'<p class="definition"><strong>Definition</strong> — {_e(EQUIVALENT_DEFINITION)}. '
-        f"{_e(REFERENCE_NOTE)}</p>",
+        f"{_e(REFERENCE_NOTE)}</p>"
     ]
     return parts + [f'<p class="note">{_e(n)}</p>' for n in notes]
 
 
-def _headline_section(sel: Selection, headline: list) -> list[str]:
-    parts = ["<h2>Headline</h2>"]
+def _side_by_side(sections: list[Section]) -> list[str]:
+    """The data sets side by side: the verdict's answers, one row per data set."""
+    header = ["data set", "P equivalent up to, 4-bit ADC (LSB)", "fewest bits at 0.5 LSB"]
+    header += ["P − B1 at 4 bits, 1 LSB (pp)", "realistic distortion, P (pp)"]
+    rows = []
+    for sec in sections:
+        v = sec.verdict
+        reach = v.get("max_equivalent_sigma", {}).get(4)
+        gap = v.get("p_minus_b1_pp", {}).get(4, {})
+        real = [e for e in v.get("distortion", []) if e["kind"] == "realistic"]
+        rows.append(
+            [
+                str(sec.data),
+                "—" if 4 not in v.get("max_equivalent_sigma", {}) else _num(reach, "g"),
+                _num(v.get("fewest_bits_equivalent_at_0.5"), "d"),
+                _num(next((pp for sig, pp in gap.items() if abs(sig - 1.0) < 1e-9), None), "+.1f"),
+                _num(real[0]["diff_pp"] if real else None, "+.2f"),
+            ]
+        )
+    return [
+        "<h2>Data sets side by side</h2>",
+        "<p>Each data set's verdict (its own sections follow); — where the table has no such "
+        "run, or P is never equivalent.</p>",
+        _html_table(header, rows),
+    ]
+
+
+def _num(x: float | int | None, fmt: str) -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def _headline_section(sel: Selection, headline: list, data: str | None = None) -> list[str]:
+    parts = [f"<h2>Headline{_of(data)}</h2>"]
     if headline:
         parts.append(
             f"<p>{_e(sel.model)} on {_e(sel.data)}, tag “methods”, no distortion; cells: mean "
@@ -119,16 +176,16 @@ def _headline_section(sel: Selection, headline: list) -> list[str]:
     return parts
 
 
-def _figures_section(figures: list[ReportFigure]) -> list[str]:
-    parts = ["<h2>Figures</h2>"]
+def _figures_section(figures: list[ReportFigure], data: str | None = None) -> list[str]:
+    parts = [f"<h2>Figures{_of(data)}</h2>"]
     for f in figures:
         parts.append(f"<h3>{_e(f.title)}</h3>")
         if f.png is None:
             parts.append(f'<p class="note">Not drawn: {_e(f.note)}</p>')
             continue
-        data = base64.b64encode(f.png).decode("ascii")
+        b64 = base64.b64encode(f.png).decode("ascii")
         parts.append(
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(f.alt)}">'
+            f'<figure><img src="data:image/png;base64,{b64}" alt="{_e(f.alt)}">'
             f"<figcaption><strong>{_e(f.file)}</strong> — {_e(f.caption)}</figcaption></figure>"
         )
     return parts

@@ -33,7 +33,7 @@ from mixsig.experiments.sweep.execution import _describe as _describe
 from mixsig.experiments.sweep.execution import _inline as _inline
 from mixsig.experiments.sweep.execution import _run_name as _run_name
 from mixsig.experiments.sweep.execution import run_sweep
-from mixsig.experiments.sweep.keys import SweepRun, run_key
+from mixsig.experiments.sweep.keys import SweepRun, on_device, run_key
 from mixsig.experiments.sweep.spec import _check_entry as _check_entry
 from mixsig.experiments.sweep.spec import _load_base as _load_base
 from mixsig.experiments.sweep.spec import _merge as _merge
@@ -54,6 +54,7 @@ __all__ = [
     "collect",
     "expand",
     "load_sweep",
+    "on_device",
     "run_key",
     "run_sweep",
     "write_table",

@@ -83,7 +83,7 @@ def collect(runs: Sequence[SweepRun], out: str | os.PathLike) -> list[dict]:
                     "tag": run.tag,
                     "name": res.get("name", cfg.name),
                     "method": res.get("method", cfg.method.name),
-                    "model": cfg.model.name,
+                    "model": cfg.model.factory or cfg.model.name,
                     "data": cfg.data.name,
                     "adc_bits": res.get("adc_bits"),
                     "sigma_train_lsb": res.get("sigma_train_lsb"),

@@ -10,7 +10,8 @@ signal chain (design notes §2, step 4) derives from. It holds the pieces they s
   (deviation) parameters by ``1 + U(-r, +r)``, one draw per parameter tensor per call.
 * a ``torch.Generator`` seeded from ``seed`` for every random draw (``None`` -> global torch RNG).
   Draws are made on the CPU in float64 and then moved/cast, so the same seed gives bitwise the
-  same parameters on every device.
+  same parameters on every device (the generator is a CPU one on purpose; a draw reaches a
+  CUDA device from pinned memory, without a synchronisation with the GPU).
 * loading of buffers whose shape is only known later (lazily drawn maps) or may change
   (polynomial coefficients, LUT knots) from a ``state_dict``.
 
@@ -131,8 +132,10 @@ class Distortion(nn.Module):
         if not self.randomizing:
             return None
         u = torch.rand((), generator=self.generator, dtype=torch.float64)
-        factor = 1.0 + (2.0 * u - 1.0) * self.randomize
-        return factor.to(device=like.device, dtype=like.dtype)
+        factor = (1.0 + (2.0 * u - 1.0) * self.randomize).to(like.dtype)
+        if like.device.type == "cuda":  # from pinned memory: no wait for the GPU's queue
+            return factor.pin_memory().to(like.device, non_blocking=True)
+        return factor.to(like.device)
 
     def _jitter(self, p: Tensor) -> Tensor:
         """``p · (1 + u)`` with one draw u when randomising, else ``p`` itself."""

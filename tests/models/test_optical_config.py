@@ -1,0 +1,82 @@
+"""The optical CNN's PSF model from a run config (``model.optical``: pixel_envelope,
+fill_factor, spectrum, material) and through checkpoints: stored with the weights, and a
+checkpoint written before it loads as the point-sampled, monochromatic network it was."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from helpers.optics import IDEAL
+
+from mixsig.config.run import TrainConfig
+from mixsig.models import model_from_config, optical_cnn
+from mixsig.optics.dispersion import Cauchy
+from mixsig.optics.psf_model import POINT_SAMPLED, PSFModel
+from mixsig.optics.spectrum import Spectrum
+from mixsig.train.checkpoint import load_checkpoint, restore_model, save_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+OPTICAL = {"parameterisation": "kernel", "out_channels": 2, "kernel_size": 3}
+
+
+def _model(optical: dict):
+    cfg = TrainConfig.model_validate({"model": {"name": "optical_cnn", "optical": optical}})
+    return model_from_config(cfg.model, (1, 12, 12), 10, IDEAL)
+
+
+def test_the_config_sets_the_layers_psf_model():
+    assert _model(OPTICAL)[0].psf_model == PSFModel()  # the defaults: pixelated, monochromatic
+    optical = {
+        **OPTICAL,
+        "pixel_envelope": True,
+        "fill_factor": 0.7,
+        "spectrum": {"center_m": 5.32e-7, "fwhm_m": 1e-8, "samples": 3},
+        "material": {"model": "cauchy", "a": 1.45, "b_um2": 0.0036, "valid_m": [4e-7, 7e-7]},
+    }
+    model = _model(optical)[0].psf_model
+    assert model.fill_factor == 0.7 and model.spectrum == Spectrum.gaussian(5.32e-7, 1e-8, 3)
+    assert model.material == Cauchy(name="cauchy model", valid_m=(4e-7, 7e-7), a=1.45, b_um2=0.0036)
+    lines = {**OPTICAL, "spectrum": {"wavelengths_m": [5.2e-7, 5.4e-7], "weights": [1, 3]}}
+    assert _model(lines)[0].psf_model.spectrum.weights == (0.25, 0.75)
+    assert _model({**OPTICAL, "pixel_envelope": False})[0].psf_model == POINT_SAMPLED
+
+
+def test_a_checkpoint_stores_the_psf_model_and_restores_it(tmp_path):
+    band = Spectrum.lines([5.2e-7, 5.32e-7], [1.0, 2.0])
+    torch.manual_seed(0)
+    src = optical_cnn(12, out_channels=2, kernel_size=3, parameterisation="doe", hardware=IDEAL,
+                      fill_factor=0.9, spectrum=band)  # fmt: skip
+    path = save_checkpoint(tmp_path / "ck", src)
+    meta = json.loads(path.read_text())
+    assert meta["optics"]["0"]["fill_factor"] == 0.9  # for a reader
+    assert meta["optics"]["0"]["spectrum"]["wavelengths_m"] == [5.2e-7, 5.32e-7]
+    torch.manual_seed(1)
+    dst = optical_cnn(12, out_channels=2, kernel_size=3, parameterisation="doe", hardware=IDEAL)
+    restore_model(dst, load_checkpoint(path))
+    assert dst[0].psf_model == src[0].psf_model
+    x = torch.rand(2, 1, 12, 12)
+    src.eval(), dst.eval()
+    assert torch.equal(dst[0].optical_forward(x), src[0].optical_forward(x))
+
+
+def test_a_checkpoint_written_before_the_psf_model_loads_point_sampled(tmp_path):
+    """Weights without ``0._extra_state`` (as every checkpoint before the PSF model) restore
+    into the network a config now builds (pixelated by default) as the point-sampled,
+    monochromatic one: bit for bit the optics it computed."""
+    torch.manual_seed(2)
+    old = optical_cnn(12, out_channels=2, kernel_size=3, parameterisation="doe", hardware=IDEAL,
+                      pixel_envelope=False)  # fmt: skip
+    path = save_checkpoint(tmp_path / "ck", old)
+    ck = load_checkpoint(path)
+    ck = replace(ck, model={k: v for k, v in ck.model.items() if k != "0._extra_state"})
+    torch.manual_seed(3)
+    new = optical_cnn(12, out_channels=2, kernel_size=3, parameterisation="doe", hardware=IDEAL)
+    assert new[0].psf_model == PSFModel()
+    restore_model(new, ck)
+    assert new[0].psf_model == POINT_SAMPLED
+    x = torch.rand(2, 1, 12, 12)
+    assert torch.equal(new[0].optical_forward(x), old[0].optical_forward(x))
