@@ -41,10 +41,15 @@ moved). Before anything is written, the folder is surveyed and what a resume (or
 can neither use nor overwrite is refused with a `RunFolderError` listing it; while a run
 writes into the folder it holds an advisory lock on it, so a second process is refused too.
 
-Why this module is longer than the others (~530 lines): `Run` is one state machine whose
+Where a run computes: ``device`` (`mixsig.config.device`); the model and every batch are there,
+the data set stays on the CPU as stored (`mixsig.data.to_input`). Started by torchrun on several
+processes the run is data-parallel: each rank trains its share of every global batch, rank 0
+writes and evaluates (`mixsig.train.distributed`).
+
+Why this module is longer than the others (~620 lines): `Run` is one state machine whose
 phases, checkpoints and evaluation share its state, and `pretrain`, `run_training` and
 `load_trained` are the three ways of driving it; what does not need that state lives in the
-modules named above. ``load_data`` and ``evaluate`` are looked up here (tests replace them).
+modules named above (the data-parallel arithmetic in `mixsig.train.distributed`). ``load_data`` and ``evaluate`` are looked up here (tests replace them).
 """
 
 from __future__ import annotations
