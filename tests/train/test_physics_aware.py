@@ -147,3 +147,93 @@ def test_robustness_aggregates_seeds_and_writes_the_figure(monkeypatch, tmp_path
     assert means == pytest.approx([0.85, 0.7]) and stds == pytest.approx([0.0707107, 0.1414214])
     assert table["rand"][0] == pytest.approx([0.7, 0.7])
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_device_twin_of_a_tiled_layer_shares_every_tiles_range():
+    import torch
+    from torch import nn
+
+    import mixsig
+    from mixsig.config.hardware import HardwareConfig
+    from mixsig.signal.chain import chains
+    from mixsig.train.physics_aware import device_twin
+
+    torch.manual_seed(0)
+    hw = HardwareConfig.model_validate({"array": {"rows": 8}, "noise": {"sigma_lsb": 0.0}})
+    model = mixsig.convert(nn.Sequential(nn.Linear(20, 4)), hw)
+    mixsig.calibrate(model, [torch.rand(64, 20)])
+    measured = hw.model_copy(
+        update={
+            "distortion": HardwareConfig.model_validate(
+                {"distortion": [{"kind": "gamma", "gamma": 0.9}]}
+            ).distortion
+        }
+    )
+    twin = device_twin(model, measured)
+    ours, theirs = chains(model), chains(twin)
+    assert len(ours) == len(theirs) == 3  # 20 inputs on 8 rows
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.adc.step, b.adc.step) and torch.equal(a.adc.lo, b.adc.lo)
+
+
+def _optical_model():
+    """A small optical CNN front (point-sampled DOE, noise-free camera), calibrated."""
+    from mixsig.nn import OpticalConv2d
+
+    torch.manual_seed(0)
+    hw = {"noise": {"sigma_lsb": 0.0}, "adc": {"bits": 8, "signed": False}}
+    layer = OpticalConv2d(
+        2, 3, image_size=8, parameterisation="doe", doe_init="random_phase", hardware=hw,
+        pixel_envelope=False,
+    )  # fmt: skip
+    model = nn.Sequential(layer, nn.Flatten(), nn.Linear(2 * 8 * 8, 3))
+    x = torch.rand(16, 1, 8, 8)
+    mixsig.calibrate(model, [x])
+    return model, x
+
+
+def test_optical_device_twin_computes_its_psf_model_on_the_models_doe():
+    from mixsig.nn import OpticalConv2d
+    from mixsig.optics.psf_model import PSFModel
+    from mixsig.train.physics_aware import optical_device_twin
+
+    model, x = _optical_model()
+    pixelated = PSFModel(pixel_envelope=True)
+    dev = optical_device_twin(model, pixelated)
+    layer, twin = model[0], dev[0]
+    assert twin.phase_rad is layer.phase_rad and twin.bias is layer.bias
+    assert dev[2] is model[2] and twin.chain is not layer.chain
+    assert twin.psf_model == pixelated and not layer.psf_model.pixel_envelope
+    fresh = OpticalConv2d(
+        2, 3, image_size=8, parameterisation="doe", doe_init=layer.phase_rad.detach(),
+        sampling=layer.sampling,
+    )  # fmt: skip
+    with torch.no_grad():
+        torch.testing.assert_close(twin.psf(), fresh.psf(), rtol=0, atol=1e-7)
+        assert not torch.allclose(twin.psf(), layer.psf(), atol=1e-4)
+        layer.phase_rad.add_(0.3)  # the device follows the model's DOE as it changes
+        fresh.phase_rad.add_(0.3)
+        torch.testing.assert_close(twin.psf(), fresh.psf(), rtol=0, atol=1e-7)
+
+
+def test_physics_aware_optical_forward_is_the_device_and_gradient_the_models():
+    from mixsig.optics.psf_model import PSFModel
+    from mixsig.train.physics_aware import optical_device_twin
+
+    model, x = _optical_model()
+    dev = optical_device_twin(model, PSFModel(pixel_envelope=True))
+    pat = physics_aware(model, dev)
+    assert isinstance(pat[0], PhysicsAware) and pat[0].layer is model[0]
+    model.eval()
+    pat.eval()
+    torch.testing.assert_close(pat(x), dev(x))
+    assert not torch.allclose(pat(x), model(x))
+    # L = Σ r·y is linear in the optical output y, so its gradient through the substituted
+    # device output is exactly the model's own: d/dφ Σ r·y_model
+    r = torch.randn(16, 2, 8, 8)
+    (pat[0](x) * r).sum().backward()
+    g_pat = model[0].phase_rad.grad.clone()
+    model[0].phase_rad.grad = None
+    (model[0](x) * r).sum().backward()
+    torch.testing.assert_close(g_pat, model[0].phase_rad.grad)
+    assert float(g_pat.abs().sum()) > 0
