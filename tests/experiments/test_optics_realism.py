@@ -41,7 +41,6 @@ def tiny_study(tmp_path_factory):
     return out, first, stamps, again
 
 
-@pytest.mark.slow  # about a minute on 2 cores (the camera calibrations)
 def test_the_command_runs_end_to_end_and_writes_the_table(tiny_study):
     out, first, _, _ = tiny_study
     assert first.exit_code == 0, first.output
@@ -59,7 +58,6 @@ def test_the_command_runs_end_to_end_and_writes_the_table(tiny_study):
         assert (out / "seed0" / arm / "results.json").is_file()
 
 
-@pytest.mark.slow  # about a minute on 2 cores (the camera calibrations)
 def test_a_rerun_skips_finished_work(tiny_study):
     out, _, stamps, again = tiny_study
     assert again.exit_code == 0, again.output
@@ -68,7 +66,6 @@ def test_a_rerun_skips_finished_work(tiny_study):
     assert {p: p.stat().st_mtime_ns for p in out.rglob("results.json")} == stamps
 
 
-@pytest.mark.slow  # about a minute on 2 cores (the camera calibrations)
 def test_the_deployed_trained_idealised_layer_computes_the_realistic_psf(tiny_study, monkeypatch):
     out = tiny_study[0]
     monkeypatch.setattr(OpticalConv2d, "_synthesised_init", _fast_init)

@@ -179,7 +179,7 @@ def optics_realism_cmd(
         names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
         cpu = names[0].split(":", 1)[1].strip() if names else cpu
     footer = (
-        "mixsig " + " ".join(sys.argv[1:]) + f" · {datetime.date.today()} · "
+        "mixsig " + " ".join(sys.argv[1:]) + f"\n{datetime.date.today()}, "
         f"{os.cpu_count()}-core {cpu}, torch {torch.__version__}"
     )
     draw(result, png, footer=footer)

@@ -43,11 +43,11 @@ def markdown_table(result: dict) -> str:
 
 def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     """Accuracy against σ_test for each arm, error bars the std over seeds (a PNG); ``footer``:
-    a line under the plot (command, date, hardware)."""
+    lines under the plot (command, date, hardware)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.4))
+    fig = Figure(figsize=(6.4, 6.0))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = result["sigma_test_lsb"]
@@ -61,15 +61,15 @@ def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     ax.set_ylabel("test accuracy")
     ax.set_title(
         f"optical CNN on {result['data']} ({result['n_train']} train / {result['n_test']} test);"
-        f"\nrealistic device: pixelated DOE, 532 nm ± 15 nm source; mean ± std over "
+        f"\nrealistic device: pixelated DOE, source 532 nm, FWHM 30 nm; mean ± std over "
         f"{len(result['seeds'])} seed(s) × {result['draws']} draws",
         fontsize=8,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
     if footer:
-        fig.text(0.01, 0.005, footer, fontsize=6, color="0.35")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+        fig.text(0.01, 0.01, footer, fontsize=6, color="0.35", va="bottom")
+    fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=130)
     out = Path(out)
