@@ -93,19 +93,13 @@ def _split_at_first_readout(model: nn.Module):
     return None
 
 
-def _on(device: torch.device, x: Tensor) -> Tensor:
-    """A batch of the test set (kept where it is, uint8 or float) as an input on the model's
-    device (`mixsig.data.images.to_input`)."""
-    return to_input(x, device)
-
-
 def _predict_batched(model: nn.Module, x: Tensor, runs: int, batch_size: int) -> Tensor:
     n = len(x)
     dev = model_device(model)
     preds = torch.empty(runs * n, dtype=torch.long, device=dev)
     for start in range(0, runs * n, batch_size):
         idx = torch.arange(start, min(start + batch_size, runs * n)) % n
-        preds[start : start + len(idx)] = model(_on(dev, x[idx])).argmax(1)
+        preds[start : start + len(idx)] = model(to_input(x[idx], dev)).argmax(1)
     return preds.view(runs, n)
 
 
@@ -120,12 +114,12 @@ def _predict_cached_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_si
     set's analog results would take more than `CACHE_BYTES`."""
     n = len(x)
     dev = model_device(layer)
-    first = layer.analog_result(prefix(_on(dev, x[:1])))
+    first = layer.analog_result(prefix(to_input(x[:1], dev)))
     if first.element_size() * first.numel() * n > CACHE_BYTES:
         return _predict_batched(nn.Sequential(prefix, layer, suffix), x, runs, batch_size)
     analog = torch.cat(
         [
-            layer.analog_result(prefix(_on(dev, x[i : i + batch_size])))
+            layer.analog_result(prefix(to_input(x[i : i + batch_size], dev)))
             for i in range(0, n, batch_size)
         ]
     )
@@ -145,7 +139,7 @@ def _predict_shared_prefix(prefix, layer, suffix, x: Tensor, runs: int, batch_si
     chunk = max(1, batch_size // runs) if runs <= batch_size else 1
     group = max(1, min(runs, batch_size // chunk))
     for lo in range(0, n, chunk):
-        a = layer.analog_result(prefix(_on(dev, x[lo : lo + chunk])))
+        a = layer.analog_result(prefix(to_input(x[lo : lo + chunk], dev)))
         m = len(a)
         for d0 in range(0, runs, group):
             g = min(group, runs - d0)
