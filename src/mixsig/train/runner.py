@@ -49,7 +49,8 @@ writes and evaluates (`mixsig.train.distributed`).
 Why this module is longer than the others (~620 lines): `Run` is one state machine whose
 phases, checkpoints and evaluation share its state, and `pretrain`, `run_training` and
 `load_trained` are the three ways of driving it; what does not need that state lives in the
-modules named above (the data-parallel arithmetic in `mixsig.train.distributed`). ``load_data`` and ``evaluate`` are looked up here (tests replace them).
+modules named above (the data-parallel arithmetic in `mixsig.train.distributed`).
+``load_data`` and ``evaluate`` are looked up here (tests replace them).
 """
 
 from __future__ import annotations

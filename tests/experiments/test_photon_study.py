@@ -1,0 +1,91 @@
+"""The photon study: the threshold and the summary against hand-made curves; the command end to
+end on a tiny trained optical CNN (the shot noise really costs accuracy at few photons)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from mixsig.cli.main import app
+from mixsig.experiments.photons import fewest_equivalent, reference, summarise
+from mixsig.nn import OpticalConv2d
+from mixsig.train.config import TrainConfig
+from mixsig.train.runner import run_training
+
+
+def _curve(noise_free: float, unlimited: float, points: dict[float, float]) -> dict:
+    return {
+        "noise_free": {"mean": noise_free},
+        "unlimited_light": {"mean": unlimited},
+        "read_noise_lsb": 0.5,
+        "points": [{"photons_per_mac": p, "mean": m} for p, m in points.items()],
+    }
+
+
+def test_the_threshold_is_the_fewest_photons_from_which_every_point_is_equivalent():
+    # reference = max(0.97, 0.975) = 0.975; equivalent from 0.970 up
+    c = _curve(0.97, 0.975, {0.5: 0.90, 1.0: 0.971, 2.0: 0.968, 4.0: 0.9701, 8.0: 0.974})
+    assert reference([c]) == 0.975
+    assert fewest_equivalent([c]) == 4.0  # 1.0 passes but 2.0 between it and 4.0 does not
+    assert fewest_equivalent([_curve(0.97, 0.9, {1.0: 0.95, 2.0: 0.96})]) is None
+
+
+def test_runs_are_averaged_before_the_threshold_and_summarised_with_their_spread():
+    a = _curve(0.98, 0.97, {1.0: 0.970, 2.0: 0.978})
+    b = _curve(0.96, 0.97, {1.0: 0.960, 2.0: 0.968})
+    # reference max(0.97, 0.97) = 0.97; at 1 photon: mean 0.965 ≥ 0.965 → equivalent
+    assert fewest_equivalent([a, b]) == 1.0
+    s = summarise([a, b])
+    assert s["noise_free"]["mean"] == pytest.approx(0.97)
+    assert s["noise_free"]["std"] == pytest.approx(math.sqrt(2) * 0.01)
+    assert [p["photons_per_mac"] for p in s["points"]] == [1.0, 2.0]
+    assert s["points"][1]["mean"] == pytest.approx(0.973) and s["points"][1]["runs"] == 2
+    assert s["wang_2022_photons_per_mac"] == 3.1
+
+
+def _fast_init(self, kind, steps=150):
+    n = self.sampling.doe_pixels
+    g = torch.Generator().manual_seed(n)
+    return 2 * math.pi * torch.rand(n, n, generator=g, dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
+def tiny_optical_run(tmp_path_factory):
+    cfg = yaml.safe_load(open("configs/runs/optical_p_4bit.yaml"))
+    cfg["data"].update(limit_train=1024, limit_test=128)
+    cfg["pretrain"]["epochs"], cfg["aware"]["epochs"] = 2, 1
+    cfg["eval"] = {"draws": 2, "sigma_test_lsb": [0.5]}
+    out = tmp_path_factory.mktemp("optical") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(OpticalConv2d, "_synthesised_init", _fast_init)
+        run_training(TrainConfig.model_validate(cfg), out, progress=False, echo=lambda s: None)
+    return out
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_command_writes_the_curve_and_few_photons_cost_accuracy(tiny_optical_run, tmp_path):
+    out = tmp_path / "photons"
+    args = ["photons", str(tiny_optical_run), "--photons", "0.00001,1000", "--draws", "3"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    result = json.loads((out / "photons.json").read_text())
+    run = result["runs"][0]
+    assert run["macs_per_image"] == 8 * 28 * 28 * 25 and run["read_noise_lsb"] == 0.5
+    low, high = result["summary"]["points"]
+    # 1e-5 photons per MAC: ~1.6 photons for 12,544 camera pixels, the image is gone
+    assert low["mean"] < run["unlimited_light"]["mean"] - 0.2
+    assert abs(high["mean"] - run["unlimited_light"]["mean"]) < 0.05
+    assert result["command"].startswith("mixsig ") and "-core" in result["command"]  # + argv
+    assert (out / "photons.md").read_text().count("\n") == 2 + 2 + 2
+    assert (out / "photons.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("bad", ["0,1", "x", "1,nan"])
+def test_bad_photon_grids_exit_2_naming_the_option(tiny_optical_run, bad):
+    res = CliRunner().invoke(app, ["photons", str(tiny_optical_run), "--photons", bad])
+    assert res.exit_code == 2 and "--photons" in res.output
