@@ -7,15 +7,11 @@ import json
 import math
 
 import pytest
-import torch
-import yaml
+from helpers.optical_run import train_tiny_optical_run
 from typer.testing import CliRunner
 
 from mixsig.cli.main import app
 from mixsig.experiments.photons import fewest_equivalent, reference, summarise
-from mixsig.nn import OpticalConv2d
-from mixsig.train.config import TrainConfig
-from mixsig.train.runner import run_training
 
 
 def _curve(noise_free: float, unlimited: float, points: dict[float, float]) -> dict:
@@ -48,23 +44,9 @@ def test_runs_are_averaged_before_the_threshold_and_summarised_with_their_spread
     assert s["wang_2022_photons_per_mac"] == 3.1
 
 
-def _fast_init(self, kind, steps=150):
-    n = self.sampling.doe_pixels
-    g = torch.Generator().manual_seed(n)
-    return 2 * math.pi * torch.rand(n, n, generator=g, dtype=torch.float64)
-
-
 @pytest.fixture(scope="module")
 def tiny_optical_run(tmp_path_factory):
-    cfg = yaml.safe_load(open("configs/runs/optical_p_4bit.yaml"))
-    cfg["data"].update(limit_train=1024, limit_test=128)
-    cfg["pretrain"]["epochs"], cfg["aware"]["epochs"] = 2, 1
-    cfg["eval"] = {"draws": 2, "sigma_test_lsb": [0.5]}
-    out = tmp_path_factory.mktemp("optical") / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(OpticalConv2d, "_synthesised_init", _fast_init)
-        run_training(TrainConfig.model_validate(cfg), out, progress=False, echo=lambda s: None)
-    return out
+    return train_tiny_optical_run(tmp_path_factory.mktemp("optical") / "run")
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -1,6 +1,7 @@
 """The studies: `demo`, `mismatch` (hidden device errors), `robustness` (calibration error),
-`optics-realism` (what ignoring the pixelated DOE and the broadband source costs) and
-`photons` (accuracy against detected photons per MAC)."""
+`optics-realism` (what ignoring the pixelated DOE and the broadband source costs),
+`photons` (accuracy against detected photons per MAC) and `energy` (accuracy against energy
+per inference)."""
 
 from __future__ import annotations
 
@@ -207,3 +208,49 @@ def photons_cmd(
     atomic_write_text(out / "photons.md", table)
     figure(result, out / "photons.png", footer=result["command"])
     typer.echo(f"wrote {out / 'photons.json'}, photons.md and photons.png")
+
+
+@app.command("energy")
+@explained
+def energy_cmd(
+    runs: list[Path] = typer.Argument(..., help="trained optical-CNN run folders (bits, seeds)"),
+    photons: str = typer.Option(
+        "0.25,1,4,16", help="comma-separated detected photons per MAC (the exposures)"
+    ),
+    draws: int = typer.Option(10, min=1, max=10000, help="Monte-Carlo draws per point"),
+    constants: Path = typer.Option(
+        None, help="YAML of the energy constants (mixsig.config.energy.EnergyConfig fields)"
+    ),
+    data_root: Path = typer.Option(None, help="where the runs' data folder is now, if moved"),
+    out: Path = typer.Option(Path("runs/energy"), help="folder of energy.json/.md/.png"),
+) -> None:
+    """Accuracy against energy per inference of trained optical CNNs across camera bits and
+    exposure (camera conversions, modulator, digital back end, light), the Pareto front,
+    and the same network computed all-digitally at 8 bits (docs/energy.md).
+
+    Example: mixsig energy runs/optical-2bit runs/optical-4bit --photons 0.5,2,8 --out runs/energy
+    """
+    import json
+
+    from mixsig._atomic import atomic_write_text
+    from mixsig.cli._provenance import footer
+    from mixsig.config.energy import EnergyConfig
+    from mixsig.config.io import load_yaml
+    from mixsig.experiments.energy_study import run_energy_study
+    from mixsig.experiments.energy_study_figure import figure, markdown_table
+
+    grid = float_list(photons, "--photons")
+    if any(p <= 0 for p in grid):
+        raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    cfg = load_yaml(constants, EnergyConfig) if constants is not None else EnergyConfig()
+    result = run_energy_study(
+        runs, grid, draws=draws, constants=cfg, data_root=data_root, echo=typer.echo
+    )
+    result["command"] = footer()
+    table = markdown_table(result)
+    typer.echo(table.rstrip())
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "energy.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / "energy.md", table)
+    figure(result, out / "energy.png", footer=result["command"])
+    typer.echo(f"wrote {out / 'energy.json'}, energy.md and energy.png")
