@@ -71,3 +71,12 @@ def test_the_command_writes_the_curve_and_few_photons_cost_accuracy(tiny_optical
 def test_bad_photon_grids_exit_2_naming_the_option(tiny_optical_run, bad):
     res = CliRunner().invoke(app, ["photons", str(tiny_optical_run), "--photons", bad])
     assert res.exit_code == 2 and "--photons" in res.output
+
+
+def test_runs_are_named_or_taken_from_a_sweep_one_of_the_two(tmp_path):
+    neither = CliRunner().invoke(app, ["photons"])
+    both = CliRunner().invoke(app, ["energy", str(tmp_path), "--sweep", str(tmp_path)])
+    empty = CliRunner().invoke(app, ["energy", "--sweep", str(tmp_path)])
+    for res in (neither, both):
+        assert res.exit_code == 2 and "one of the two" in res.output
+    assert empty.exit_code == 2 and "no results table" in empty.output

@@ -281,3 +281,24 @@ def test_a_lasting_failure_is_named_after_the_others_are_written(tmp_path):
     _, rows = _table(out / "results.csv")
     assert [row["key"] for row in rows] == [good.key, good.key]
     assert not (out / "runs" / bad.key / "results.json").exists()
+
+
+def test_runs_of_picks_the_finished_runs_of_a_tag_and_data_set(tmp_path):
+    from mixsig.errors import MixsigError
+    from mixsig.experiments.sweep import runs_of
+
+    rows = [
+        "key,tag,data,sigma_test_lsb",
+        "a,energy,mnist,0.0",
+        "a,energy,mnist,0.5",  # one row per σ_test: one folder
+        "b,optical,mnist,0.0",
+        "c,energy,fashion-mnist,0.0",
+        "d,energy,mnist,0.0",
+    ]
+    (tmp_path / "results.csv").write_text("\n".join(rows) + "\n")
+    assert runs_of(tmp_path, "energy", "mnist") == [tmp_path / "runs" / k for k in "ad"]
+    assert runs_of(tmp_path, "energy") == [tmp_path / "runs" / k for k in "acd"]
+    with pytest.raises(MixsigError, match=r"no finished run tagged 'energy' on cifar10.*optical"):
+        runs_of(tmp_path, "energy", "cifar10")
+    with pytest.raises(MixsigError, match="no results table"):
+        runs_of(tmp_path / "nowhere", "energy")

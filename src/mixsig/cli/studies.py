@@ -166,10 +166,24 @@ def optics_realism_cmd(
     typer.echo(f"wrote {png} and {out / 'optics_realism.json'}")
 
 
+def _study_runs(runs: list[Path] | None, sweep: Path | None, tag: str, data: str | None):
+    """The run folders named, or those of ``tag`` (and ``data``) in the sweep folder."""
+    if bool(runs) == (sweep is not None):
+        fail("name trained run folders or --sweep DIR (with --tag), one of the two")
+    if sweep is None:
+        return runs
+    from mixsig.experiments.sweep import runs_of
+
+    return runs_of(sweep, tag, data)
+
+
 @app.command("photons")
 @explained
 def photons_cmd(
-    runs: list[Path] = typer.Argument(..., help="trained optical-CNN run folders (e.g. seeds)"),
+    runs: list[Path] = typer.Argument(None, help="trained optical-CNN run folders (e.g. seeds)"),
+    sweep: Path = typer.Option(None, help="or: a sweep folder, with --tag (and --data)"),
+    tag: str = typer.Option("optical", help="with --sweep: the runs of this tag"),
+    data: str = typer.Option(None, help="with --sweep: the runs of this data set"),
     photons: str = typer.Option(
         ",".join(f"{p:g}" for p in (0.03125, 0.0625, 0.125, 0.25, 0.5, 1, 2, 3.1, 4, 8, 16)),
         help="comma-separated detected photons per MAC",
@@ -183,7 +197,8 @@ def photons_cmd(
     Poisson, on top of the camera's read noise), next to Wang et al. 2022 (3.1 photons per
     multiplication at 99 % MNIST).
 
-    Example: mixsig photons runs/optical/seed0 runs/optical/seed1 --draws 10 --out runs/photons
+    Examples: mixsig photons runs/optical/seed0 runs/optical/seed1 --draws 10 --out runs/photons;
+    mixsig photons --sweep runs/mnist --tag optical --data mnist
     """
     import json
 
@@ -195,6 +210,7 @@ def photons_cmd(
     grid = float_list(photons, "--photons")
     if any(p <= 0 for p in grid):
         raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    runs = _study_runs(runs, sweep, tag, data)
     result = run_photon_study(
         runs, grid, draws=draws, sigma_lsb=sigma_test, data_root=data_root, echo=typer.echo
     )
@@ -213,7 +229,10 @@ def photons_cmd(
 @app.command("energy")
 @explained
 def energy_cmd(
-    runs: list[Path] = typer.Argument(..., help="trained optical-CNN run folders (bits, seeds)"),
+    runs: list[Path] = typer.Argument(None, help="trained optical-CNN run folders (bits, seeds)"),
+    sweep: Path = typer.Option(None, help="or: a sweep folder, with --tag (and --data)"),
+    tag: str = typer.Option("energy", help="with --sweep: the runs of this tag"),
+    data: str = typer.Option(None, help="with --sweep: the runs of this data set"),
     photons: str = typer.Option(
         "0.25,1,4,16", help="comma-separated detected photons per MAC (the exposures)"
     ),
@@ -228,7 +247,8 @@ def energy_cmd(
     exposure (camera conversions, modulator, digital back end, light), the Pareto front,
     and the same network computed all-digitally at 8 bits (docs/energy.md).
 
-    Example: mixsig energy runs/optical-2bit runs/optical-4bit --photons 0.5,2,8 --out runs/energy
+    Examples: mixsig energy runs/optical-2bit runs/optical-4bit --photons 0.5,2,8;
+    mixsig energy --sweep runs/mnist --tag energy --data mnist --out runs/energy
     """
     import json
 
@@ -243,6 +263,7 @@ def energy_cmd(
     if any(p <= 0 for p in grid):
         raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
     cfg = load_yaml(constants, EnergyConfig) if constants is not None else EnergyConfig()
+    runs = _study_runs(runs, sweep, tag, data)
     result = run_energy_study(
         runs, grid, draws=draws, constants=cfg, data_root=data_root, echo=typer.echo
     )

@@ -280,6 +280,18 @@ def _set_optical_runs(one_seed: bool, points: tuple[float, ...] | None) -> list[
     return runs
 
 
+#: the camera bit depths of the energy study (`mixsig energy`: accuracy against energy)
+ENERGY_CAMERA_BITS = (2, 3, 4, 6, 8)
+
+
+def _set_energy_runs(one_seed: bool, points: tuple[float, ...] | None) -> list[dict]:
+    """The optical CNN trained with P (`_set_optical_runs`) at each camera bit depth of
+    `ENERGY_CAMERA_BITS`, tag ``energy``, for `mixsig energy`; the 4-bit one is the optical
+    comparison's own run (same key, trained once)."""
+    p = next(r for r in _set_optical_runs(one_seed, points) if r["method.name"] == "P")
+    return [{**p, "tag": "energy", "hardware.adc.bits": b} for b in ENERGY_CAMERA_BITS]
+
+
 def _set_spec(data: str, root: str, kind: str, runs: list, seeds: int, draws: int) -> dict:
     base = full_set_base(data, root, draws)
     base["name"] = f"reproduce-{data}-{kind}"
@@ -306,7 +318,7 @@ def full_set_quick(data: str, root: str, seeds: int = 3, draws: int = 20) -> dic
 
 
 def full_set_standard(data: str, root: str, seeds: int = 3, draws: int = 20) -> dict:
-    """The reproduction on a full set in under 90 minutes on 2 cores (2 Dask workers), 20 draws
+    """The reproduction on a full set in about 90 minutes on 2 cores (2 Dask workers), 20 draws
     over the whole 10,000-image test set everywhere:
 
     * P at 2, 3 and 4 ADC bits and σ_train 0.5, 1, 1.5 LSB at σ_test 0–2 LSB in steps of
@@ -314,20 +326,23 @@ def full_set_standard(data: str, root: str, seeds: int = 3, draws: int = 20) -> 
       without noise) and B1, B2, B3 (σ_train 1 LSB), B4 at σ_test 0, 0.5, 1, 1.5, 2 LSB (the
       verdict reads their σ_test = 0: its reference);
     * P (σ_train 0.5) and B1 at 4 bits with the realistic camera, at σ_test 0, 0.5, 1 LSB;
-    * the optical CNN (P and B1), seed 0, at σ_test 0, 0.5, 1 LSB.
+    * the optical CNN (P and B1), seed 0, at σ_test 0, 0.5, 1 LSB;
+    * the energy study's optical CNN (P) at camera bits 2, 3, 4, 6 and 8, seed 0, at σ_test 0,
+      0.5, 1 LSB (`ENERGY_CAMERA_BITS`; `mixsig energy`).
 
-    With 3 seeds: 80 runs (86 listed: 6 appear under two tags and run once), 4 float
-    pre-trainings. Seconds per run measured on one worker on full MNIST (2026-12-02, 2-core
-    Intel Xeon, other jobs running: 80–96 % of a core; docs/methods-and-results.md): an
-    evaluation 18.1 per noisy σ_test point and 1.3 for σ_test = 0 and the reference; P 161.9
-    (15.8 training + 146.1 evaluating, nine points), 89.5 at five points, 53.3 at three; B1
-    75.0 (38.8 at three points), B2 98.9, B3 112.4, B4 81.0; the optical CNN 26.0
-    pre-training, P 109.3, B1 82.8; 8.0 a float epoch. The plan: 27 × 161.9 (P) + 9 × 89.5
-    (P, σ_train 0) + 9 × (75.0 + 98.9 + 112.4 + 81.0) (B1–B4) + 3 × (53.3 + 38.8)
-    (realistic) + 218.1 (optical) + 3 × 16.0 (pre-training) = 9,025 worker-seconds: 75 min
-    on 2 workers; at most 87 min with the 15 % more CPU time that a 4-run sweep on 2 Dask
+    With 3 seeds: 84 runs (91 listed: 7 appear under two tags and run once), 8 float
+    pre-trainings (the optical CNN pre-trains once per camera bit depth). Seconds per run
+    measured on one worker on full MNIST (2026-12-02, 2-core Intel Xeon, other jobs running:
+    80–96 % of a core; docs/methods-and-results.md): an evaluation 18.1 per noisy σ_test point
+    and 1.3 for σ_test = 0 and the reference; P 161.9 (15.8 training + 146.1 evaluating, nine
+    points), 89.5 at five points, 53.3 at three; B1 75.0 (38.8 at three points), B2 98.9, B3
+    112.4, B4 81.0; the optical CNN 26.0 pre-training, P 109.3, B1 82.8; 8.0 a float epoch.
+    The plan: 27 × 161.9 (P) + 9 × 89.5 (P, σ_train 0) + 9 × (75.0 + 98.9 + 112.4 + 81.0)
+    (B1–B4) + 3 × (53.3 + 38.8) (realistic) + 218.1 (optical) + 4 × (26.0 + 109.3) (the
+    energy study's other camera bits) + 3 × 16.0 (pre-training) = 9,566 worker-seconds: 80 min
+    on 2 workers; at most 92 min with the 15 % more CPU time that a 4-run sweep on 2 Dask
     workers took than its runs alone (starting the cluster and the report included). Left
-    to `full_set_full` (36,000 worker-seconds): 5, 6 and 8 bits, B3 at σ_train 0.5 and 1.5,
+    to `full_set_full` (40,000 worker-seconds): 5, 6 and 8 bits, B3 at σ_train 0.5 and 1.5,
     the graded distortions, the optical CNN's seeds 1 and 2, nine σ_test points for every
     run."""
     few = QUICK_SIGMA_TEST
@@ -337,7 +352,7 @@ def full_set_standard(data: str, root: str, seeds: int = 3, draws: int = 20) -> 
         for b in STANDARD_BITS
     ]
     runs += _set_distortion_runs(False, few, TRIO_SIGMA_TEST)
-    runs += _set_optical_runs(True, TRIO_SIGMA_TEST)
+    runs += _set_optical_runs(True, TRIO_SIGMA_TEST) + _set_energy_runs(True, TRIO_SIGMA_TEST)
     return _set_spec(data, root, "standard", runs, seeds, draws)
 
 
@@ -345,15 +360,17 @@ def full_set_full(data: str, root: str, seeds: int = 3, draws: int = 20) -> dict
     """The whole reproduction on a full set, for a Dask cluster: P and B1–B4 at 2, 3, 4,
     5, 6 and 8 ADC bits, P at σ_train 0, 0.5, 1, 1.5 LSB and B3 at 0.5, 1, 1.5 (B3 at 0 is
     B2 in all but name), gamma, PRNU and crosstalk at three strengths and the realistic
-    camera, the optical CNN (P, B1); every run at σ_test 0–2 LSB in steps of 0.25, 20 draws
-    over the 10,000 test images. With 3 seeds: 219 runs (225 listed: 6 appear under two
-    tags and run once), 6 float pre-trainings; with the times of `full_set_standard`
+    camera, the optical CNN (P, B1) and, for the energy study, P at camera bits 2, 3, 4, 6
+    and 8; every run at σ_test 0–2 LSB in steps of 0.25, 20 draws over the 10,000 test
+    images. With 3 seeds: 231 runs (240 listed: 9 appear under two tags and run once), 18
+    float pre-trainings; with the times of `full_set_standard`
     (nine points: P 161.9 s, B1 146.6, B2 156.4, B3 157.8, B4 158.2, an optical run ~340)
-    about 36,000 worker-seconds: 10 h on one worker, 5 h on 2 cores, 20 min on 32 workers.
+    about 40,000 worker-seconds: 11 h on one worker, 5.5 h on 2 cores, 21 min on 32 workers.
     Its P runs at σ_train > 0 in the methods comparison are those of `full_set_standard`
     (same keys): into the same folder, it skips them."""
     runs = _set_method_runs(FULL_BITS, SET_SIGMA_TRAIN, SET_SIGMA_TRAIN[1:], None)
     runs += _set_distortion_runs(True, None, None) + _set_optical_runs(False, None)
+    runs += _set_energy_runs(False, None)
     return _set_spec(data, root, "full", runs, seeds, draws)
 
 

@@ -43,7 +43,7 @@ from mixsig.experiments.sweep.table import LABEL_COLUMNS as LABEL_COLUMNS
 from mixsig.experiments.sweep.table import TABLE_COLUMNS as TABLE_COLUMNS
 from mixsig.experiments.sweep.table import _columns as _columns
 from mixsig.experiments.sweep.table import _derived_distortion as _derived_distortion
-from mixsig.experiments.sweep.table import collect, write_table
+from mixsig.experiments.sweep.table import collect, runs_of, write_table
 from mixsig.experiments.sweep.tasks import _prepare_worker as _prepare_worker
 from mixsig.experiments.sweep.tasks import _pretrain_task as _pretrain_task
 from mixsig.experiments.sweep.tasks import _run_task as _run_task
@@ -57,5 +57,6 @@ __all__ = [
     "on_device",
     "run_key",
     "run_sweep",
+    "runs_of",
     "write_table",
 ]

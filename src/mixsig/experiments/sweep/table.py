@@ -1,4 +1,4 @@
-"""The tidy results table of a sweep: `collect`, `write_table` and its columns.
+"""The tidy results table of a sweep: `collect`, `write_table`, `runs_of` and its columns.
 
 Owns the table's vocabulary — `TABLE_COLUMNS` (in this order, then any extra label columns in
 the order they first appear) and `LABEL_COLUMNS` (the columns a run's labels may set) — and
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mixsig._atomic import atomic_write_bytes, atomic_write_text
 from mixsig.config.hardware import HardwareConfig
+from mixsig.errors import MixsigError
 
 if TYPE_CHECKING:
     from mixsig.experiments.sweep.keys import SweepRun
@@ -109,6 +110,26 @@ def _columns(rows: list[dict]) -> list[str]:
     for row in rows:
         cols += [k for k in row if k not in cols]
     return cols
+
+
+def runs_of(out: str | os.PathLike, tag: str, data: str | None = None) -> list[Path]:
+    """The run folders ``out/runs/<key>`` of the finished runs tagged ``tag`` (of data set
+    ``data``, when given) in the sweep folder's ``results.csv``, in the table's order; a
+    missing table or no such run is refused, naming what there is."""
+    table = Path(out) / "results.csv"
+    if not table.is_file():
+        raise MixsigError(f"{table}: no results table (is {out} a sweep folder?)")
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    keys = [r["key"] for r in rows if r["tag"] == tag and data in (None, r["data"])]
+    if not keys:
+        tags = sorted({(r["tag"], r["data"]) for r in rows})
+        raise MixsigError(
+            f"{table}: no finished run tagged {tag!r}"
+            + (f" on {data}" if data else "")
+            + f"; it holds (tag, data) {tags}"
+        )
+    return [Path(out) / "runs" / k for k in dict.fromkeys(keys)]
 
 
 def write_table(rows: list[dict], out: Path) -> Path:
