@@ -80,3 +80,22 @@ def test_a_checkpoint_written_before_the_psf_model_loads_point_sampled(tmp_path)
     assert new[0].psf_model == POINT_SAMPLED
     x = torch.rand(2, 1, 12, 12)
     assert torch.equal(new[0].optical_forward(x), old[0].optical_forward(x))
+
+
+def _dump(optical: dict) -> dict:
+    cfg = TrainConfig.model_validate({"model": {"name": "optical_cnn", "optical": optical}})
+    return cfg.model_dump()["model"]["optical"]
+
+
+def test_the_config_sets_the_back_end_and_leaves_its_defaults_out_of_the_dump():
+    def shapes(model):
+        return [(m.in_features, m.out_features) for m in model if isinstance(m, torch.nn.Linear)]
+
+    model = _model({**OPTICAL, "pool": 2, "hidden": 16})
+    assert [m.kernel_size for m in model if isinstance(m, torch.nn.MaxPool2d)] == [2]
+    assert shapes(model) == [(2 * 6 * 6, 16), (16, 10)]  # 2 channels × (12 / 2)² → 16 → 10
+    assert shapes(_model(OPTICAL)) == [(2 * 3 * 3, 10)]  # pool 4, no hidden layer
+    # run keys of configs written before the fields existed stay the same
+    assert "pool" not in _dump(OPTICAL) and "hidden" not in _dump({**OPTICAL, "pool": 4})
+    d = _dump({**OPTICAL, "pool": 2, "hidden": 16})
+    assert (d["pool"], d["hidden"]) == (2, 16)

@@ -81,7 +81,10 @@ class OpticalConfig(_Strict):
 
     The PSF (docs/optical-layer.md): ``pixel_envelope`` — the DOE's square pixels of side
     ``fill_factor``·pitch; ``spectrum`` — null: monochromatic at the design wavelength, else
-    lines or a Gaussian, the PSF summed over them with the DOE ``material``'s dispersion."""
+    lines or a Gaussian, the PSF summed over them with the DOE ``material``'s dispersion.
+
+    The digital back end: batch norm, ReLU, max-pool ``pool`` × ``pool``, a hidden linear
+    layer of ``hidden`` units with ReLU (0: none), the linear classifier."""
 
     parameterisation: Literal["doe", "kernel"] = "doe"
     out_channels: Int = Field(8, ge=1, le=64, description="optical channels, 1-64")
@@ -96,6 +99,8 @@ class OpticalConfig(_Strict):
     fill_factor: Real = Field(1.0, gt=0.0, le=1.0, description="DOE pixel side / pitch, in (0, 1]")
     spectrum: SpectrumConfig | None = None
     material: Literal["fused_silica"] | CauchyMaterialConfig = "fused_silica"
+    pool: Int = Field(4, ge=1, le=32, description="max-pool window after the camera, 1-32")
+    hidden: Int = Field(0, ge=0, le=4096, description="hidden units of the back end, 0-4096")
 
     @field_validator("spectrum")
     @classmethod
@@ -116,4 +121,15 @@ LEGACY_PSF = {
 }
 
 
-__all__ = ["LEGACY_PSF", "CauchyMaterialConfig", "OpticalConfig", "SpectrumConfig"]
+#: the back end's fields at the values of the back end before they existed (left out of a run
+#: config's dump at these values, as `LEGACY_PSF`)
+DEFAULT_BACK_END = {"pool": 4, "hidden": 0}
+
+
+__all__ = [
+    "DEFAULT_BACK_END",
+    "LEGACY_PSF",
+    "CauchyMaterialConfig",
+    "OpticalConfig",
+    "SpectrumConfig",
+]

@@ -46,7 +46,7 @@ from mixsig.config.device import DEVICE_HELP, DEVICE_PATTERN
 from mixsig.config.hardware import HardwareConfig, Int, Real, _Strict, with_absolute_paths
 from mixsig.config.io import ConfigError, load_yaml
 from mixsig.config.methods import METHODS, Method
-from mixsig.config.optical import LEGACY_PSF, OpticalConfig
+from mixsig.config.optical import DEFAULT_BACK_END, LEGACY_PSF, OpticalConfig
 
 #: data sets read from a local folder (``data.root``); the others are bundled
 LOCAL_DATA = ("mnist", "fashion-mnist", "cifar10")
@@ -182,7 +182,9 @@ class ModelConfig(_Strict):
         resume's config check stay those of configs written before these fields existed:
         an unused ``factory``/``kwargs`` is left out, and so are the PSF fields of
         ``optical`` when they do not apply (a network that is not ``optical_cnn``) or equal
-        what the layer computed before them (`LEGACY_PSF`: point-sampled, monochromatic)."""
+        what the layer computed before them (`LEGACY_PSF`: point-sampled, monochromatic),
+        and the back end's ``pool`` and ``hidden`` at the values before them
+        (`DEFAULT_BACK_END`)."""
         d = handler(self)
         if self.factory is None:
             d.pop("factory", None)
@@ -190,7 +192,7 @@ class ModelConfig(_Strict):
             d.pop("kwargs", None)
         optical = d.get("optical")
         if isinstance(optical, dict):
-            for key, legacy in LEGACY_PSF.items():
+            for key, legacy in {**LEGACY_PSF, **DEFAULT_BACK_END}.items():
                 if key in optical and (self.name != "optical_cnn" or optical[key] == legacy):
                     optical.pop(key)
         return d

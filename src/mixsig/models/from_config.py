@@ -74,6 +74,8 @@ def model_from_config(
             parameterisation=oc.parameterisation,
             hardware=hardware,
             doe_levels=oc.doe_levels,
+            pool=oc.pool,
+            hidden=oc.hidden,
             **_psf_model(oc),
         )
     if model.factory is not None:  # your own network (`mixsig.models.factory`)
