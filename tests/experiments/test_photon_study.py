@@ -58,6 +58,14 @@ def test_the_command_writes_the_curve_and_few_photons_cost_accuracy(tiny_optical
     result = json.loads((out / "photons.json").read_text())
     run = result["runs"][0]
     assert run["macs_per_image"] == 8 * 28 * 28 * 25 and run["read_noise_lsb"] == 0.5
+    # bias 8 + batch norm 16 + classifier 8·7·7·10 + 10; the optics do 97.6 % of the MACs
+    assert run["network"] == {
+        "optical_macs": 156_800,
+        "digital_macs": 3_920,
+        "optical_share_of_macs": pytest.approx(156_800 / 160_720),
+        "digital_parameters": 8 + 16 + 3_930,
+    }
+    assert "156,800 optical MACs, 3,920 digital (97.6% optical); 3,954 digital" in res.output
     low, high = result["summary"]["points"]
     # 1e-5 photons per MAC: ~1.6 photons for 12,544 camera pixels, the image is gone
     assert low["mean"] < run["unlimited_light"]["mean"] - 0.2

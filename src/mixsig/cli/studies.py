@@ -219,6 +219,12 @@ def photons_cmd(
     typer.echo(table.rstrip())
     best = result["summary"]["fewest_equivalent_photons_per_mac"]
     typer.echo(f"fewest photons per MAC at which it stays equivalent: {best}")
+    net = result["runs"][0]["network"]
+    typer.echo(
+        f"per image: {net['optical_macs']:,} optical MACs, {net['digital_macs']:,} digital "
+        f"({net['optical_share_of_macs']:.1%} optical); {net['digital_parameters']:,} digital "
+        "parameters"
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "photons.json", json.dumps(result, indent=1) + "\n")
     atomic_write_text(out / "photons.md", table)

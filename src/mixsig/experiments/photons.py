@@ -23,10 +23,12 @@ import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from torch import nn
+from torch import Tensor, nn
 
 from mixsig.data import Split
+from mixsig.data.images import to_input
 from mixsig.eval import EQUIVALENT_PP, evaluate
+from mixsig.eval.energy import count_operations, digital_parameters, total_macs
 from mixsig.eval.photons import camera_signal, optical_macs, set_exposure
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.train.runner import load_trained
@@ -128,6 +130,19 @@ def summarise(curves: Sequence[dict]) -> dict:
     }
 
 
+def network_summary(model: nn.Module, example: Tensor) -> dict:
+    """What the optics and the digital back end do per image: MACs of each, the optics' share,
+    the digital parameters (`mixsig.eval.energy`)."""
+    ops = count_operations(model, to_input(example[:1]))
+    optical, digital = total_macs(ops, "optical"), total_macs(ops, "digital")
+    return {
+        "optical_macs": optical,
+        "digital_macs": digital,
+        "optical_share_of_macs": optical / max(1, optical + digital),
+        "digital_parameters": digital_parameters(model),
+    }
+
+
 def run_photon_study(
     runs: Sequence[str | Path],
     photons: Sequence[float] = PHOTONS,
@@ -145,10 +160,13 @@ def run_photon_study(
     for path in runs:
         model, cfg, split = load_trained(path, data_root=data_root)
         echo(f"{path}: {cfg.data.name}, seed {cfg.seed}")
+        network = network_summary(model, split.x_test[:1])
         curve = photon_curve(
             model, split, photons, draws=draws, sigma_lsb=sigma_lsb, seed=cfg.seed, echo=echo
         )
-        curves.append({"run": str(path), "data": cfg.data.name, "seed": cfg.seed, **curve})
+        curves.append(
+            {"run": str(path), "data": cfg.data.name, "seed": cfg.seed, "network": network, **curve}
+        )
     return {"runs": curves, "summary": summarise(curves)}
 
 
@@ -156,6 +174,7 @@ __all__ = [
     "PHOTONS",
     "WANG_2022_PHOTONS_PER_MAC",
     "fewest_equivalent",
+    "network_summary",
     "photon_curve",
     "reference",
     "run_photon_study",

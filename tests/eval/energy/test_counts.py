@@ -206,3 +206,13 @@ def test_a_layer_run_twice_counts_twice():
 def test_bad_inputs_are_refused(x):
     with pytest.raises(MixsigError, match="example_input"):
         count_operations(nn.Linear(10, 2), x)
+
+
+def test_digital_parameters_leave_out_what_the_optics_realise():
+    from mixsig.eval.energy import digital_parameters
+    from mixsig.models import optical_cnn
+
+    model = optical_cnn(12, 10, out_channels=2, kernel_size=3, hidden=5, doe_levels=None)
+    # optical bias 2 + BN 2·2 + hidden (2·3·3)·5 + 5 + classifier 5·10 + 10
+    assert digital_parameters(model) == 2 + 4 + 18 * 5 + 5 + 50 + 10
+    assert digital_parameters(torch.nn.Linear(3, 2)) == 8

@@ -11,7 +11,12 @@ from mixsig.eval.energy.cost import (
     energy_per_inference,
     photon_energy_j,
 )
-from mixsig.eval.energy.counts import LayerOps, count_operations, total_macs
+from mixsig.eval.energy.counts import (
+    LayerOps,
+    count_operations,
+    digital_parameters,
+    total_macs,
+)
 from mixsig.eval.energy.pareto import pareto_front
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "all_digital",
     "count_operations",
     "detected_photons",
+    "digital_parameters",
     "energy_per_inference",
     "pareto_front",
     "photon_energy_j",

@@ -185,9 +185,23 @@ def count_operations(model: nn.Module, example_input: Tensor) -> list[LayerOps]:
             m.training = training
 
 
+def digital_parameters(model: nn.Module) -> int:
+    """The parameters a digital processor stores: all of ``model``'s, less those the optics
+    realise (an optical layer's kernels or DOE phase; its digital bias after the camera
+    counts)."""
+    optical = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, OpticalConv2d)
+        for name, p in m.named_parameters()
+        if name != "bias"
+    }
+    return sum(p.numel() for p in model.parameters() if id(p) not in optical)
+
+
 def total_macs(ops: list[LayerOps], kind: Kind | None = None) -> int:
     """Σ MACs over ``ops`` (of one ``kind``, or all)."""
     return sum(o.macs for o in ops if kind is None or o.kind == kind)
 
 
-__all__ = ["LayerOps", "count_operations", "total_macs"]
+__all__ = ["LayerOps", "count_operations", "digital_parameters", "total_macs"]
