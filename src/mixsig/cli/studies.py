@@ -166,6 +166,26 @@ def optics_realism_cmd(
     typer.echo(f"wrote {png} and {out / 'optics_realism.json'}")
 
 
+def _photon_grid(photons: str) -> list[float]:
+    grid = float_list(photons, "--photons")
+    if any(p <= 0 for p in grid):
+        raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    return grid
+
+
+def _write_study(out: Path, stem: str, result: dict, table: str, figure) -> None:
+    """OUT/STEM.json, .md (``table``) and .png (``figure(result, path, footer=...)``)."""
+    import json
+
+    from mixsig._atomic import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(out / f"{stem}.md", table)
+    figure(result, out / f"{stem}.png", footer=result["command"])
+    typer.echo(f"wrote {out / stem}.json, {stem}.md and {stem}.png")
+
+
 def _study_runs(runs: list[Path] | None, sweep: Path | None, tag: str, data: str | None):
     """The run folders named, or those of ``tag`` (and ``data``) in the sweep folder."""
     if bool(runs) == (sweep is not None):
@@ -200,16 +220,11 @@ def photons_cmd(
     Examples: mixsig photons runs/optical/seed0 runs/optical/seed1 --draws 10 --out runs/photons;
     mixsig photons --sweep runs/mnist --tag optical --data mnist
     """
-    import json
-
-    from mixsig._atomic import atomic_write_text
     from mixsig.cli._provenance import footer
     from mixsig.experiments.photons import run_photon_study
     from mixsig.experiments.photons_figure import figure, markdown_table
 
-    grid = float_list(photons, "--photons")
-    if any(p <= 0 for p in grid):
-        raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    grid = _photon_grid(photons)
     runs = _study_runs(runs, sweep, tag, data)
     result = run_photon_study(
         runs, grid, draws=draws, sigma_lsb=sigma_test, data_root=data_root, echo=typer.echo
@@ -225,11 +240,7 @@ def photons_cmd(
         f"({net['optical_share_of_macs']:.1%} optical); {net['digital_parameters']:,} digital "
         "parameters"
     )
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "photons.json", json.dumps(result, indent=1) + "\n")
-    atomic_write_text(out / "photons.md", table)
-    figure(result, out / "photons.png", footer=result["command"])
-    typer.echo(f"wrote {out / 'photons.json'}, photons.md and photons.png")
+    _write_study(out, "photons", result, table, figure)
 
 
 @app.command("energy")
@@ -256,18 +267,13 @@ def energy_cmd(
     Examples: mixsig energy runs/optical-2bit runs/optical-4bit --photons 0.5,2,8;
     mixsig energy --sweep runs/mnist --tag energy --data mnist --out runs/energy
     """
-    import json
-
-    from mixsig._atomic import atomic_write_text
     from mixsig.cli._provenance import footer
     from mixsig.config.energy import EnergyConfig
     from mixsig.config.io import load_yaml
     from mixsig.experiments.energy_study import run_energy_study
     from mixsig.experiments.energy_study_figure import figure, markdown_table
 
-    grid = float_list(photons, "--photons")
-    if any(p <= 0 for p in grid):
-        raise typer.BadParameter(f"must all be > 0, got {photons!r}", param_hint="--photons")
+    grid = _photon_grid(photons)
     cfg = load_yaml(constants, EnergyConfig) if constants is not None else EnergyConfig()
     runs = _study_runs(runs, sweep, tag, data)
     result = run_energy_study(
@@ -276,8 +282,4 @@ def energy_cmd(
     result["command"] = footer()
     table = markdown_table(result)
     typer.echo(table.rstrip())
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "energy.json", json.dumps(result, indent=1) + "\n")
-    atomic_write_text(out / "energy.md", table)
-    figure(result, out / "energy.png", footer=result["command"])
-    typer.echo(f"wrote {out / 'energy.json'}, energy.md and energy.png")
+    _write_study(out, "energy", result, table, figure)

@@ -1,5 +1,6 @@
-"""One small figure shared by the experiments: lines of mean ± std over seeds, written
-atomically as a PNG (matplotlib's Agg canvas, no display needed)."""
+"""The figures' common ends: `save_png` (a footer naming the command, date and hardware, then
+the PNG written atomically) and one small figure shared by the experiments, `errorbar_png`
+(lines of mean ± std over seeds); matplotlib's Agg canvas, no display needed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,19 @@ from pathlib import Path
 from mixsig._atomic import atomic_write_bytes
 
 _STYLES = ("o--", "s-", "^-.", "d:")
+
+
+def save_png(fig, out: str | Path, *, footer: str = "") -> Path:
+    """Lay out ``fig`` (with ``footer``, small, under the plot) and write it to ``out``."""
+    if footer:
+        fig.text(0.01, 0.01, footer, fontsize=6, color="0.35", va="bottom")
+    fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, buf.getvalue())
+    return out
 
 
 def errorbar_png(
@@ -38,10 +52,4 @@ def errorbar_png(
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return save_png(fig, out)

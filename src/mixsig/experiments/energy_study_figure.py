@@ -9,10 +9,9 @@ command, date and hardware).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from mixsig._atomic import atomic_write_bytes
+from mixsig.experiments._errorbars import save_png
 
 
 def _parts(run: dict, photons: float) -> dict:
@@ -73,15 +72,7 @@ def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     ax.set_title(f"{result['runs'][0]['data']}: accuracy against energy per inference", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right")
-    if footer:
-        fig.text(0.01, 0.01, footer, fontsize=6, color="0.35", va="bottom")
-    fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return save_png(fig, out, footer=footer)
 
 
 __all__ = ["figure", "markdown_table"]

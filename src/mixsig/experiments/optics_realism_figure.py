@@ -7,10 +7,9 @@ seeds, with a footer naming the command, date and hardware).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from mixsig._atomic import atomic_write_bytes
+from mixsig.experiments._errorbars import save_png
 
 ARMS = (
     "idealised_on_idealised",
@@ -67,15 +66,7 @@ def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13))
-    if footer:
-        fig.text(0.01, 0.01, footer, fontsize=6, color="0.35", va="bottom")
-    fig.tight_layout(rect=(0, 0.05 if footer else 0, 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, buf.getvalue())
-    return out
+    return save_png(fig, out, footer=footer)
 
 
 __all__ = ["ARMS", "LABELS", "figure", "markdown_table"]

@@ -79,11 +79,12 @@ invalidates it). The layer calls `otf` and `realised_psf` through this module's 
 tests count those calls to check the cache), composing `psf_operand`, `otf` and `output_crops`
 as `optical_transfer` does.
 
-Size: this module is over ~400 lines because it is one class, `OpticalConv2d`, whose public
+Size: this module is over 600 lines because it is one class, `OpticalConv2d`, whose public
 surface (two parameterisations, three modes, synthesis, fabrication, regulariser, camera
-geometry) is the layer's contract and whose methods each delegate to `mixsig.optics` in a few
-lines; the physics and geometry live in `mixsig.optics.functional` and `mixsig.optics.tiles`,
-the pair layout in `mixsig.nn.pairs`, the defaults in `mixsig.optics.defaults`.
+geometry, the PSF model and its checkpoint state) is the layer's contract and whose methods
+each delegate to `mixsig.optics` in a few lines; the physics and geometry live in
+`mixsig.optics.functional` and `mixsig.optics.tiles`, the pair layout in `mixsig.nn.pairs`,
+the defaults in `mixsig.optics.defaults`.
 """
 
 from __future__ import annotations
