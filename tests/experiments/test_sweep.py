@@ -302,3 +302,28 @@ def test_runs_of_picks_the_finished_runs_of_a_tag_and_data_set(tmp_path):
         runs_of(tmp_path, "energy", "cifar10")
     with pytest.raises(MixsigError, match="no results table"):
         runs_of(tmp_path / "nowhere", "energy")
+
+
+def test_a_sweep_sets_fields_a_config_dump_leaves_out_at_their_defaults(tmp_path):
+    """model.optical.pool / hidden (and the legacy PSF fields) are left out of a dump at their
+    defaults, so run keys stay; a sweep may still set them, and the keys of runs that leave
+    them at their defaults are those of the base."""
+    from mixsig.config.run import TrainConfig
+    from mixsig.config.sweep import SweepConfig
+    from mixsig.experiments.sweep import expand, run_key
+
+    optical = {"parameterisation": "kernel", "out_channels": 2, "kernel_size": 3}
+    base = {"model": {"name": "optical_cnn", "optical": optical}}
+    spec = SweepConfig.model_validate(
+        {
+            "name": "t",
+            "base": base,
+            "runs": [
+                {"tag": "default"},
+                {"tag": "set", "model.optical.pool": 2, "model.optical.fill_factor": 0.5},
+            ],
+        }
+    )
+    default, changed = expand(spec, tmp_path)
+    assert (changed.config.model.optical.pool, changed.config.model.optical.fill_factor) == (2, 0.5)
+    assert default.key == run_key(TrainConfig.model_validate(base)) != changed.key

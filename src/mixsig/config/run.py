@@ -177,15 +177,17 @@ class ModelConfig(_Strict):
         return self
 
     @model_serializer(mode="wrap")
-    def _leave_out_unused(self, handler: Any) -> dict:
+    def _leave_out_unused(self, handler: Any, info: Any) -> dict:
         """The dump names what changes a run, so that run keys, the pre-training cache and a
         resume's config check stay those of configs written before these fields existed:
         an unused ``factory``/``kwargs`` is left out, and so are the PSF fields of
         ``optical`` when they do not apply (a network that is not ``optical_cnn``) or equal
         what the layer computed before them (`LEGACY_PSF`: point-sampled, monochromatic),
         and the back end's ``pool`` and ``hidden`` at the values before them
-        (`DEFAULT_BACK_END`)."""
+        (`DEFAULT_BACK_END`). A dump with ``context={"every_field": True}`` keeps them all."""
         d = handler(self)
+        if (info.context or {}).get("every_field"):  # a sweep's base: every field, to set
+            return d
         if self.factory is None:
             d.pop("factory", None)
         if not self.kwargs:

@@ -106,7 +106,7 @@ def _load_base(spec: SweepConfig, base_dir: Path) -> dict:
         cfg = cfg.with_resolved_hardware(hw_dir)
     except ConfigError as err:
         raise ConfigError(f"sweep {spec.name!r}: base hardware: {err}") from None
-    return cfg.model_dump(mode="json")
+    return cfg.model_dump(mode="json", context={"every_field": True})  # each one may be set
 
 
 def _check_entry(spec: SweepConfig, j: int, entry: dict) -> tuple[str, dict]:
