@@ -68,7 +68,7 @@ def test_the_front_is_the_non_dominated_points(study):
 def test_the_table_and_the_figure_are_written(study):
     _, out = study
     table = (out / "energy.md").read_text()
-    assert table.count("\n") == 2 + 4 + 1 and "all-digital, 8-bit" in table
+    assert table.count("\n") == 2 + 4 + 1 and "all-digital, 8-bit (the " in table
     assert (out / "energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -77,3 +77,11 @@ def test_bad_constants_exit_2_naming_the_field(tmp_path):
     bad.write_text("adc_fom_j_per_step: -1\n")
     res = CliRunner().invoke(app, ["energy", str(tmp_path), "--constants", str(bad)])
     assert res.exit_code == 2 and "adc_fom_j_per_step" in res.output
+
+
+def test_the_digital_reference_is_the_most_accurate_bit_depths_network(study):
+    result, _ = study
+    best = max(result["runs"], key=lambda r: r["digital"]["accuracy"])
+    d = result["summary"]["digital"]
+    assert d["trained_with_camera_bits"] == best["camera_bits"]
+    assert d["accuracy"] == best["digital"]["accuracy"] and d["runs"] == 1
