@@ -38,6 +38,7 @@ def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     """Accuracy against photons per MAC (log axis), error bars the std over runs (a PNG)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     s = result["summary"]
     first = result["runs"][0]
@@ -61,6 +62,8 @@ def figure(result: dict, out: str | Path, *, footer: str = "") -> Path:
     if best is not None:
         ax.axvline(best, color="C1", ls="-.", label=f"fewest equivalent: {best:g} photons/MAC")
     ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:g}" for v in x])  # the grid's own values, not powers of ten
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("detected photons per MAC")
     ax.set_ylabel("test accuracy")
     ax.set_title(

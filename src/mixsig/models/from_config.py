@@ -29,6 +29,8 @@ class _OpticalFields(Protocol):
     fill_factor: float
     spectrum: object  # None, or the lines / Gaussian of `mixsig.optics.spectrum.as_spectrum`
     material: object  # a name, or a model of `mixsig.optics.dispersion.material_from_spec`
+    pool: int
+    hidden: int
 
 
 class ModelFields(Protocol):
@@ -41,10 +43,11 @@ class ModelFields(Protocol):
     kwargs: Mapping[str, Any]
 
 
-def _psf_model(optical: _OpticalFields) -> dict[str, object]:
-    """The optical layer's PSF model (`mixsig.optics.psf_model.PSFModel`) of the config; an
-    object without these fields (written before them) gets the layer's defaults."""
-    names = ("pixel_envelope", "fill_factor", "spectrum", "material")
+def _optional(optical: _OpticalFields) -> dict[str, object]:
+    """The optical layer's PSF model (`mixsig.optics.psf_model.PSFModel`) and the back end's
+    ``pool`` and ``hidden`` of the config; an object without these fields (written before
+    them) gets `optical_cnn`'s defaults."""
+    names = ("pixel_envelope", "fill_factor", "spectrum", "material", "pool", "hidden")
     return {name: getattr(optical, name) for name in names if hasattr(optical, name)}
 
 
@@ -74,9 +77,7 @@ def model_from_config(
             parameterisation=oc.parameterisation,
             hardware=hardware,
             doe_levels=oc.doe_levels,
-            pool=oc.pool,
-            hidden=oc.hidden,
-            **_psf_model(oc),
+            **_optional(oc),
         )
     if model.factory is not None:  # your own network (`mixsig.models.factory`)
         return build_from_factory(model.factory, image_shape, num_classes, model.kwargs)
