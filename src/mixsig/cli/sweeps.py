@@ -29,7 +29,7 @@ def reproduce(
         Path("data"), help="folder holding mnist/ and fashion-mnist/ (what `make data` fills)"
     ),
     plan: Plan | None = typer.Option(
-        None, help="standard (the default; under 90 min on 2 cores on a full set), quick or full"
+        None, help="standard (the default; about 90 min on 2 cores on a full set), quick or full"
     ),
     quick: bool = typer.Option(False, "--quick", help="the same as --plan quick"),
     seeds: int = typer.Option(3, min=1, max=100, help="training seeds per configuration"),
@@ -54,7 +54,7 @@ def reproduce(
 
       mixsig reproduce --quick --out runs/reproduce-quick     # what `make demo` runs
 
-      mixsig reproduce --data mnist --out runs/mnist           # full MNIST, under 90 min on 2 cores
+      mixsig reproduce --data mnist --out runs/mnist           # full MNIST, about 90 min on 2 cores
 
       mixsig reproduce --data mnist --data fashion-mnist --plan full --scheduler tcp://head:8786
 
