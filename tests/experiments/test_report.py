@@ -188,6 +188,15 @@ def report(table, calibration, tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- verdict
+def test_the_goal_is_1_lsb_on_the_bundled_digits_and_1_5_on_the_full_sets(table):
+    full = table.assign(data="mnist")
+    claim = verdict(full)["claim"]
+    assert claim["goal_lsb"] == 1.5 and claim["measured_lsb"] == 1.0
+    assert claim["meets_paper"] and not claim["meets_goal"]
+    assert "(goal ≥ 1.5)" in claim["sentence"]
+    assert verdict(table)["claim"]["goal_lsb"] == 1.0
+
+
 def test_verdict_numbers_are_exactly_the_constructed_ones(table):
     v = verdict(table)
     assert v["definition"] == EQUIVALENT_DEFINITION

@@ -97,7 +97,7 @@ def verdict_from_summary(s: pd.DataFrame, sel: Selection | None = None) -> dict:
     v["max_equivalent_sigma"] = mes
     v["max_equivalent_sigma_train"] = mes_by
     v["fewest_bits_equivalent_at_0.5"] = fewest
-    v["claim"] = _claim(mes, largest)
+    v["claim"] = _claim(mes, largest, goal_lsb(sel.data))
     sentences.append(v["claim"]["sentence"])
     gap, gap_st = _b1_gap(sel)
     v["p_minus_b1_pp"], v["p_sigma_train_for_b1_gap"] = gap, gap_st
@@ -192,15 +192,21 @@ def _join(values: Iterable[float]) -> str:
     return " or ".join(f"{x:g}" for x in values)
 
 
-def _claim(mes: dict[int, float | None], largest: dict[int, float]) -> dict:
+def goal_lsb(data: str | None) -> float:
+    """The σ_test up to which P should stay equivalent at 4 bits: 1.0 LSB on the bundled
+    digits (whose 1,000 test images barely resolve 0.5 pp), 1.5 LSB on the full sets."""
+    return 1.0 if data in (None, "bundled-mnist") else 1.5
+
+
+def _claim(mes: dict[int, float | None], largest: dict[int, float], goal: float) -> dict:
     x = mes.get(4)
     claim = {
         "paper": "P is equivalent up to 0.5 LSB (4-bit ADC)",
         "bits": 4,
         "measured_lsb": x,
-        "goal_lsb": 1.0,
+        "goal_lsb": goal,
         "meets_paper": x is not None and x >= 0.5 - TOL,
-        "meets_goal": x is not None and x >= 1.0 - TOL,
+        "meets_goal": x is not None and x >= goal - TOL,
     }
     if 4 not in mes:
         claim["sentence"] = (
@@ -209,14 +215,14 @@ def _claim(mes: dict[int, float | None], largest: dict[int, float]) -> dict:
         )
     elif x is None:
         claim["sentence"] = (
-            "P is not equivalent at 4 bits at any tested σ_test (goal ≥ 1.0); the paper "
+            f"P is not equivalent at 4 bits at any tested σ_test (goal ≥ {goal:.1f}); the paper "
             "claims up to 0.5 LSB: not reproduced."
         )
     else:
         ok = "reproduced" if claim["meets_paper"] else "not reproduced"
         more = ", the largest tested" if is_close(x, largest.get(4, math.nan)) else ""
         claim["sentence"] = (
-            f"P is equivalent at 4 bits up to {x:g} LSB{more} (goal ≥ 1.0); the paper "
+            f"P is equivalent at 4 bits up to {x:g} LSB{more} (goal ≥ {goal:.1f}); the paper "
             f"claims up to 0.5 LSB: {ok}."
         )
     return claim
