@@ -77,3 +77,12 @@ def test_bad_exposures_are_refused(bad):
 def test_a_model_without_one_optical_layer_is_refused():
     with pytest.raises(ValueError, match="exactly one optical layer"):
         camera_signal(nn.Sequential(nn.Flatten()), _images())
+
+
+def test_the_optical_layer_is_found_and_a_model_with_two_is_refused():
+    from mixsig.eval.photons import optical_layer
+
+    model = _model()
+    assert optical_layer(model) is model[0]
+    with pytest.raises(ValueError, match="exactly one optical layer, found 2"):
+        optical_layer(nn.Sequential(model[0], _model()[0]))

@@ -72,6 +72,7 @@ def mismatch_cmd(
     """
     import statistics
 
+    from mixsig.experiments._spread import spread
     from mixsig.experiments.mismatch import CALIBRATIONS, run_mismatch_experiment, run_severity
 
     if calibration not in CALIBRATIONS:
@@ -100,8 +101,7 @@ def mismatch_cmd(
     typer.echo(f"mean ± std over {len(rows)} seed(s), accuracy on the device:")
     for k in rows[0]:
         vals = [r[k] for r in rows]
-        sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        typer.echo(f"  {k}: {statistics.fmean(vals):.4f} ± {sd:.4f}")
+        typer.echo(f"  {k}: {statistics.fmean(vals):.4f} ± {spread(vals):.4f}")
 
 
 @app.command("robustness")

@@ -1,10 +1,10 @@
 """Detected photons per MAC of an optical layer: the field's unit of optical energy.
 
-Owns `optical_macs`, `camera_signal`, `Exposure` and `set_exposure`. A camera pixel holding a
-signal s (ADC input units, at the input of the chain's shot noise) detects k·s photo-electrons,
-k = ``electrons_per_unit`` (`mixsig.signal.ShotNoise`: Poisson in evaluation). The photons an
-image spends are Σ k·max(s, 0) over every camera pixel the chain reads — both halves of each
-pseudo-negative pair — and
+Owns `optical_layer`, `optical_macs`, `camera_signal`, `Exposure` and `set_exposure`. A camera
+pixel holding a signal s (ADC input units, at the input of the chain's shot noise) detects k·s
+photo-electrons, k = ``electrons_per_unit`` (`mixsig.signal.ShotNoise`: Poisson in evaluation).
+The photons an image spends are Σ k·max(s, 0) over every camera pixel the chain reads — both
+halves of each pseudo-negative pair — and
 
     photons per MAC = k · S̄ / M,
 
@@ -15,7 +15,7 @@ multiplication the figure is half). This is the unit of Wang et al., Nat. Commun
 detected optical energy per multiply-accumulate, quantum efficiency 1 (detected photons =
 photo-electrons). `set_exposure` inverts it: k = P·M/S̄ for a wanted P.
 
-The signal S̄ is measured on images (`camera_signal`, a forward pre-hook on the shot noise of
+The signal S̄ is measured on images (`camera_signal`, a probe standing in for the shot noise of
 the layer's chain, so distortions placed before the shot noise are accounted for); it belongs
 to one set of weights: after retraining, measure it again.
 """
@@ -50,7 +50,8 @@ def optical_macs(layer: OpticalConv2d) -> int:
     return int(layer.out_channels * h * w * layer.kernel_size**2)
 
 
-def _only_optical(model: nn.Module) -> OpticalConv2d:
+def optical_layer(model: nn.Module) -> OpticalConv2d:
+    """The one optical layer of ``model``; a model with none or several is refused."""
     layers = [m for m in model.modules() if isinstance(m, OpticalConv2d)]
     if len(layers) != 1:
         raise ValueError(f"need a model with exactly one optical layer, found {len(layers)}")
@@ -76,7 +77,7 @@ def camera_signal(model: nn.Module, x: Tensor, *, batch_size: int = 500) -> floa
     plays no part): the shot noise is replaced by a probe meanwhile, the model in eval mode."""
     if len(x) == 0:
         raise ValueError("need at least one image to measure the camera signal")
-    chain = _only_optical(model).chain
+    chain = optical_layer(model).chain
     saved, was_training = chain.shot, model.training
     probe = chain.shot = _SignalProbe()
     model.eval()
@@ -97,7 +98,7 @@ def set_exposure(
     per MAC, for its camera signal ``signal`` (`camera_signal`); None removes the shot noise
     (unlimited light). An existing shot-noise module keeps its generator; a new one is seeded
     with ``seed``."""
-    layer = _only_optical(model)
+    layer = optical_layer(model)
     if photons_per_mac is None:
         layer.chain.shot = None
         return None
@@ -117,4 +118,4 @@ def set_exposure(
     return Exposure(p, p * macs, macs, k)
 
 
-__all__ = ["Exposure", "camera_signal", "optical_macs", "set_exposure"]
+__all__ = ["Exposure", "camera_signal", "optical_layer", "optical_macs", "set_exposure"]

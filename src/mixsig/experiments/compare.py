@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mixsig.eval import EQUIVALENT_DEFINITION
+from mixsig.experiments._spread import spread
 from mixsig.train import METHODS, TrainConfig, run_training
 
 
@@ -83,7 +84,7 @@ def summarise(per_run: dict, methods: Sequence[str], seeds: Sequence[int]) -> li
                     "seeds": len(seeds),
                     "draws": draws,
                     "mean": statistics.fmean(means),
-                    "std_over_seeds": statistics.stdev(means) if len(means) > 1 else 0.0,
+                    "std_over_seeds": spread(means),
                     "mean_std_over_draws": statistics.fmean(noise),
                     "equivalent_in_seeds": f"{sum(eq)}/{len(eq)}",
                 }

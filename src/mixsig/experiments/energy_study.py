@@ -39,6 +39,8 @@ from mixsig.eval.energy import (
     energy_per_inference,
     pareto_front,
 )
+from mixsig.eval.photons import optical_layer
+from mixsig.experiments._spread import spread
 from mixsig.experiments.photons import PHOTONS, photon_curve
 from mixsig.nn.optical import OpticalConv2d
 from mixsig.signal import set_adc_bits, set_sigma_lsb
@@ -81,7 +83,7 @@ def study_run(
 ) -> dict:
     """One trained optical run: its photon curve, each point's energy, the digital reference."""
     model, tcfg, split = load_trained(path, data_root=data_root)
-    layer = next(m for m in model.modules() if isinstance(m, OpticalConv2d))
+    layer = optical_layer(model)
     bits = int(layer.chain.adc.bits)
     echo(f"{path}: {tcfg.data.name}, seed {tcfg.seed}, {bits}-bit camera")
     ops = count_operations(model, to_input(split.x_test[:1]))
@@ -105,16 +107,12 @@ def study_run(
     }
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def _digital_of(camera_bits: int, group: list[dict]) -> dict:
-    acc, sd = _mean_std([r["digital"]["accuracy"] for r in group])
+    acc = [r["digital"]["accuracy"] for r in group]
     return {
         "bits": DIGITAL_BITS,
-        "accuracy": acc,
-        "std": sd,
+        "accuracy": statistics.fmean(acc),
+        "std": spread(acc),
         "energy_j": statistics.fmean(r["digital"]["energy_j"] for r in group),
         "runs": len(group),
         "trained_with_camera_bits": camera_bits,
@@ -131,11 +129,12 @@ def summarise(runs: Sequence[dict]) -> dict:
     points = []
     for bits, group in sorted(by_bits.items()):
         for i, p in enumerate(group[0]["points"]):
-            acc, sd = _mean_std([g["points"][i]["mean"] for g in group])
+            acc = [g["points"][i]["mean"] for g in group]
             energy = statistics.fmean(g["points"][i]["energy_j"] for g in group)
             points.append(
                 {"camera_bits": bits, "photons_per_mac": p["photons_per_mac"],
-                 "accuracy": acc, "std": sd, "energy_j": energy, "runs": len(group)}
+                 "accuracy": statistics.fmean(acc), "std": spread(acc), "energy_j": energy,
+                 "runs": len(group)}
             )  # fmt: skip
     front = pareto_front([(p["energy_j"], p["accuracy"]) for p in points])
     for i, p in enumerate(points):

@@ -46,6 +46,7 @@ from mixsig._atomic import atomic_write_text
 from mixsig.config import HardwareConfig
 from mixsig.eval import evaluate
 from mixsig.experiments._errorbars import errorbar_png
+from mixsig.experiments._spread import spread
 from mixsig.train.loop import accuracy, fit
 from mixsig.train.physics_aware import device_twin, physics_aware
 from mixsig.train.recipe import float_start, hardware_aware
@@ -177,7 +178,7 @@ def run_severity(
         echo(
             f"severity {s:g}: "
             + ", ".join(
-                f"{k} {statistics.fmean(runs[k][-1]):.4f} ± {_sd(runs[k][-1]):.4f}"
+                f"{k} {statistics.fmean(runs[k][-1]):.4f} ± {spread(runs[k][-1]):.4f}"
                 for k in RESULT_KEYS[1:]
             )
         )
@@ -185,7 +186,7 @@ def run_severity(
     for k, per in runs.items():
         result[k] = {
             "mean": [statistics.fmean(v) for v in per],
-            "std": [_sd(v) for v in per],
+            "std": [spread(v) for v in per],
             "runs": per,
         }
     if out is not None:
@@ -212,7 +213,3 @@ def severity_figure(result: dict, out: Path) -> Path:
         f"{len(result['seeds'])} seed(s)",
         xticks=result["severity"],
     )
-
-
-def _sd(v: Sequence[float]) -> float:
-    return statistics.stdev(v) if len(v) > 1 else 0.0

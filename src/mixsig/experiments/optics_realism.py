@@ -47,6 +47,7 @@ from mixsig.config.optical import SpectrumConfig
 from mixsig.data import DataError, Split, load_split, to_input
 from mixsig.errors import MixsigError
 from mixsig.eval import evaluate
+from mixsig.experiments._spread import spread
 from mixsig.experiments.optics_realism_figure import ARMS, LABELS, figure, markdown_table
 from mixsig.optics.defaults import DEFAULT_WAVELENGTH_M
 from mixsig.optics.psf_model import PSFModel
@@ -382,17 +383,13 @@ def run_optics_realism(
         runs = [[r[arm][i] for r in per_seed] for i in range(len(sigmas))]
         result["arms"][arm] = {
             "mean": [statistics.fmean(v) for v in runs],
-            "std": [_sd(v) for v in runs],
+            "std": [spread(v) for v in runs],
             "runs": runs,
         }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "optics_realism.json", json.dumps(result, indent=1) + "\n")
     atomic_write_text(out / "optics_realism.md", markdown_table(result))
     return result
-
-
-def _sd(v: Sequence[float]) -> float:
-    return statistics.stdev(v) if len(v) > 1 else 0.0
 
 
 __all__ = [

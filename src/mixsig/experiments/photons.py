@@ -29,8 +29,8 @@ from mixsig.data import Split
 from mixsig.data.images import to_input
 from mixsig.eval import EQUIVALENT_PP, evaluate
 from mixsig.eval.energy import count_operations, digital_parameters, total_macs
-from mixsig.eval.photons import camera_signal, optical_macs, set_exposure
-from mixsig.nn.optical import OpticalConv2d
+from mixsig.eval.photons import camera_signal, optical_layer, optical_macs, set_exposure
+from mixsig.experiments._spread import spread
 from mixsig.train.runner import load_trained
 
 #: detected photons per MAC evaluated by default (log-spaced, and Wang et al.'s 3.1)
@@ -52,7 +52,7 @@ def photon_curve(
 ) -> dict:
     """The accuracy of ``model`` (one optical layer) on ``split``'s test set at each number of
     detected photons per MAC, with read noise ``sigma_lsb`` (None: the model's own)."""
-    layer = next(m for m in model.modules() if isinstance(m, OpticalConv2d))
+    layer = optical_layer(model)
     signal = camera_signal(model, split.x_train[:signal_images])
     x, y = split.x_test, split.y_test
 
@@ -113,8 +113,7 @@ def summarise(curves: Sequence[dict]) -> dict:
     """Mean ± std over the runs at each grid point, the references, and `fewest_equivalent`."""
 
     def over(values: list[float]) -> dict:
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return {"mean": statistics.fmean(values), "std": sd, "runs": len(values)}
+        return {"mean": statistics.fmean(values), "std": spread(values), "runs": len(values)}
 
     grid = [p["photons_per_mac"] for p in curves[0]["points"]]
     return {

@@ -17,6 +17,7 @@ from pathlib import Path
 from mixsig.config import HardwareConfig
 from mixsig.eval import evaluate
 from mixsig.experiments._errorbars import errorbar_png
+from mixsig.experiments._spread import spread
 from mixsig.train.physics_aware import device_twin
 from mixsig.train.recipe import float_start, hardware_aware
 
@@ -67,7 +68,7 @@ def run_robustness(
     for name in per_seed[0]:
         cols = list(zip(*(t[name] for t in per_seed)))
         means = [statistics.fmean(c) for c in cols]
-        stds = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols]
+        stds = [spread(c) for c in cols]
         table[name] = (means, stds)
     for i, e in enumerate(errors):
         echo(
