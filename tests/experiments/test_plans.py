@@ -122,6 +122,12 @@ def test_the_standard_plan_on_a_full_set_holds_every_method_bit_depth_and_sigma_
         ("optical_cnn", "P", 0),
         ("optical_cnn", "B1", 0),
     }
+    # the camera's range is calibrated: a learned Δ of ~1e-4 (8 bits) is moved by Adam's
+    # absolute steps of ~lr and the network fell to chance; the digital runs keep LSQ
+    cameras = [r for r in runs if r.tag in ("optical", "energy")]
+    assert {r.config.hardware.adc.bits for r in cameras if r.tag == "energy"} == {2, 3, 4, 6, 8}
+    assert {r.config.hardware.adc.range for r in cameras} == {"calibrated"}
+    assert {r.config.hardware.adc.range for r in runs if r.tag == "methods"} == {"learned"}
     # the undistorted references of the distortion study are runs of the methods comparison
     methods = {r.key for r in runs if r.tag == "methods"}
     assert {r.key for r in runs if r.labels.get("distortion") == "none"} <= methods
