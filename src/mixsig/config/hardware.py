@@ -112,7 +112,10 @@ class QuantizerConfig(_Strict):
 
     range: ``fixed`` (lo/hi given: the physical full scale), ``calibrated`` (set from data by
     ``mixsig.calibrate``: the given percentile of the signal, or its running maximum) or
-    ``learned`` (step size trained with the LSQ gradient after calibration initialises it).
+    ``learned`` (step size trained with the LSQ gradient after calibration initialises it;
+    Adam moves Δ by about the learning rate per step in the signal's units, so a small signal
+    — a camera's ~1e-4 per step — wants ``calibrated``, with a learned ``gain`` if the range
+    should train: training warns, `mixsig.train.step_guard`).
     calibration: ``percentile``, ``max`` or ``mse`` (the noise-aware minimum squared error
     range, see `mixsig.signal.observer`).
     signed: False → codes 0..2^b−1 over [0, hi] (intensities); True → two's-complement codes

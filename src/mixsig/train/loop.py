@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from mixsig.data import to_input
 from mixsig.eval import evaluate
 from mixsig.nn import model_device
+from mixsig.train.step_guard import check_learned_steps
 
 
 def fit(
@@ -33,6 +34,7 @@ def fit(
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     g = torch.Generator().manual_seed(seed)
+    check_learned_steps(model, lr)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(
         opt, max(1, epochs * -(-len(x) // batch_size))

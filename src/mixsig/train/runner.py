@@ -127,6 +127,7 @@ from mixsig.train.run_folder import (
     exclusive,
     prepare_folder,
 )
+from mixsig.train.step_guard import check_learned_steps
 
 
 def load_data(cfg: DataConfig, seed: int) -> Split:
@@ -196,6 +197,7 @@ class Run:
     def _make_optimizer(self, lr: float, epochs: int) -> None:
         self.train_model = wrap(self.ctx, self.model, self.device)
         seed_rank(self.ctx, self.model, self.cfg.seed, self.state.global_step)
+        check_learned_steps(self.model, lr)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.opt, max(1, epochs * self.steps_per_epoch())
