@@ -64,6 +64,12 @@ def eval_(
         None, "--data-root", help="where the run's local data set (data.root) is now, if moved"
     ),
     device: str | None = device_option(),
+    batchnorm_at_test_noise: bool = typer.Option(
+        False,
+        "--batchnorm-at-test-noise",
+        help="re-estimate batch-norm statistics at --sigma-lsb first (the run's method.bn_batches "
+        "training batches, 20 if 0): a deployment calibration with unlabelled images",
+    ),
 ) -> None:
     """Monte-Carlo accuracy of a trained run on its test set at one noise level.
 
@@ -75,6 +81,7 @@ def eval_(
     from mixsig.eval import EQUIVALENT_DEFINITION, evaluate, is_equivalent
     from mixsig.signal import set_adc_bits
     from mixsig.train import load_trained
+    from mixsig.train.deploy import TEST_NOISE_BN_BATCHES, at_test_noise
 
     finite(sigma_lsb, "--sigma-lsb")
     if json_path is not None and not json_path.parent.is_dir():
@@ -84,7 +91,11 @@ def eval_(
     model, cfg, data = load_trained(checkpoint, data_root=data_root, device=checked_device(device))
     if bits is not None:
         set_adc_bits(model, bits)
-    r = evaluate(model, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
+    tested = model
+    if batchnorm_at_test_noise:
+        batches = cfg.method.bn_batches or TEST_NOISE_BN_BATCHES
+        tested = at_test_noise(model, sigma_lsb, data.x_train, cfg.batch_size, batches, seed)
+    r = evaluate(tested, data.x_test, data.y_test, sigma_lsb=sigma_lsb, draws=draws, seed=seed)
     ref = evaluate(model, data.x_test, data.y_test, sigma_lsb=0.0, draws=1, seed=seed)
     eq = is_equivalent(r, ref)
     typer.echo(f"{cfg.name} ({cfg.method.name}) on {data.name}: {r}")
@@ -95,6 +106,7 @@ def eval_(
             "run": cfg.name,
             "method": cfg.method.name,
             "bits": bits,
+            "batchnorm_at_test_noise": batchnorm_at_test_noise,
             **r.as_dict(),
             "noise_free_quantized_accuracy": ref.mean,
             "equivalent": eq,

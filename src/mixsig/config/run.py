@@ -229,6 +229,21 @@ class EvalConfig(_Strict):
         max_length=1000,
         description="test noise levels in LSB, each 0-64",
     )
+    batchnorm_at_test_noise: bool = Field(
+        False,
+        description="re-estimate batch-norm statistics at each σ_test before it is evaluated "
+        "(method.bn_batches training batches, 20 if 0; a deployment calibration: unlabelled "
+        "images through the chip at its noise)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _leave_out_default(self, handler: Any, info: Any) -> dict:
+        """``batchnorm_at_test_noise`` is left out when false, so that run keys stay those of
+        configs written before it (``context={"every_field": True}`` keeps it)."""
+        d = handler(self)
+        if not self.batchnorm_at_test_noise and not (info.context or {}).get("every_field"):
+            d.pop("batchnorm_at_test_noise", None)
+        return d
 
 
 class TrainConfig(_Strict):

@@ -11,6 +11,7 @@ The training set may stay on the CPU: each batch goes to the model's device.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -19,13 +20,17 @@ from torch import Tensor, nn
 from mixsig.config.methods import Method
 from mixsig.data import to_input
 from mixsig.nn import model_device
-from mixsig.signal import calibrate, set_output_quantization, set_sigma_lsb
+from mixsig.signal import calibrate, noise_stream, set_output_quantization, set_sigma_lsb
 
 
 @torch.no_grad()
-def reestimate_batchnorm(model: nn.Module, x: Tensor, batch_size: int, batches: int) -> None:
+def reestimate_batchnorm(
+    model: nn.Module, x: Tensor, batch_size: int, batches: int, *, deployed: bool = False
+) -> None:
     """Recompute every BN layer's running statistics with the model's current (noisy) forward:
-    a cumulative average over ``batches`` batches in train mode, no gradient."""
+    a cumulative average over ``batches`` batches, no gradient. The whole model is in train
+    mode (the training forward: pooled training noise), or with ``deployed`` only the BN
+    layers are (the deployed forward: fresh evaluation noise, as the chip would add it)."""
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns or batches == 0:
         return
@@ -33,7 +38,9 @@ def reestimate_batchnorm(model: nn.Module, x: Tensor, batch_size: int, batches: 
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative moving average
-    model.train()
+    model.train(not deployed)
+    for bn in bns:
+        bn.train()
     device = model_device(model)
     for i in range(batches):
         lo = (i * batch_size) % max(1, len(x) - batch_size + 1)
@@ -77,8 +84,34 @@ def deploy_on_chain(
         set_sigma_lsb(model, sigma_lsb)
 
 
+#: batches for the re-estimation at the test noise when the method itself re-estimates none
+TEST_NOISE_BN_BATCHES = 20
+
+
+def at_test_noise(
+    model: nn.Module, sigma_lsb: float, x_train: Tensor, batch_size: int, batches: int, seed: int
+) -> nn.Module:
+    """A copy of the deployed ``model`` with its batch-norm statistics re-estimated at the
+    test noise ``sigma_lsb`` over ``batches`` training batches (ADC rounding on, the noise
+    following ``seed``): the deployment calibration a chip allows — unlabelled images through
+    the hardware at its own noise (the deployed forward: fresh noise, only the BN layers in
+    train mode). ``model`` is left as it was."""
+    twin = copy.deepcopy(model)
+    set_output_quantization(twin, True)
+    set_sigma_lsb(twin, sigma_lsb)
+    with noise_stream(twin, seed):
+        reestimate_batchnorm(twin, x_train, batch_size, batches, deployed=True)
+    return twin
+
+
 def _batches(x: Tensor, batch_size: int, n: int) -> Sequence[Tensor]:
     return [x[i * batch_size : (i + 1) * batch_size] for i in range(n)]
 
 
-__all__ = ["deploy_on_chain", "reestimate_batchnorm", "set_training_chain"]
+__all__ = [
+    "TEST_NOISE_BN_BATCHES",
+    "at_test_noise",
+    "deploy_on_chain",
+    "reestimate_batchnorm",
+    "set_training_chain",
+]

@@ -89,7 +89,13 @@ from mixsig.train.checkpoint import (
     validate_meta,
 )
 from mixsig.train.config import DataConfig, TrainConfig
-from mixsig.train.deploy import deploy_on_chain, reestimate_batchnorm, set_training_chain
+from mixsig.train.deploy import (
+    TEST_NOISE_BN_BATCHES,
+    at_test_noise,
+    deploy_on_chain,
+    reestimate_batchnorm,
+    set_training_chain,
+)
 from mixsig.train.distributed import (
     Distributed,
     barrier,
@@ -383,8 +389,12 @@ class Run:
         d = self.data
         results = []
         for s in cfg.eval.sigma_test_lsb:
+            model = self.model
+            if cfg.eval.batchnorm_at_test_noise:
+                batches = cfg.method.bn_batches or TEST_NOISE_BN_BATCHES
+                model = at_test_noise(model, s, d.x_train, cfg.batch_size, batches, cfg.seed)
             r = evaluate(
-                self.model, d.x_test, d.y_test, sigma_lsb=s, draws=cfg.eval.draws, seed=cfg.seed
+                model, d.x_test, d.y_test, sigma_lsb=s, draws=cfg.eval.draws, seed=cfg.seed
             )
             results.append(r)
             self.echo(f"  sigma_test = {s:g} LSB: {r}")
