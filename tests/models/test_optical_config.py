@@ -99,3 +99,25 @@ def test_the_config_sets_the_back_end_and_leaves_its_defaults_out_of_the_dump():
     assert "pool" not in _dump(OPTICAL) and "hidden" not in _dump({**OPTICAL, "pool": 4})
     d = _dump({**OPTICAL, "pool": 2, "hidden": 16})
     assert (d["pool"], d["hidden"]) == (2, 16)
+
+
+def test_the_back_ends_digital_conv_block_sits_between_the_pools():
+    model = _model({**OPTICAL, "pool": 2, "conv": 5, "hidden": 7})
+    convs = [m for m in model if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (2, 5, (3, 3), (1, 1))
+    ]
+    kinds = [type(m).__name__ for m in model][1:]
+    assert kinds == [
+        "BatchNorm2d", "ReLU", "MaxPool2d",  # the camera's 12 × 12 → 6 × 6
+        "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d",  # 6 × 6 → 3 × 3
+        "Flatten", "Linear", "ReLU", "Linear",
+    ]  # fmt: skip
+    linear = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert (linear[0].in_features, linear[0].out_features) == (5 * 3 * 3, 7)
+    assert model(torch.rand(3, 1, 12, 12)).shape == (3, 10)
+    assert "conv" not in _dump(OPTICAL) and _dump({**OPTICAL, "conv": 5})["conv"] == 5
+    with pytest.raises(ValueError, match="leaves nothing"):
+        _model({**OPTICAL, "pool": 12, "conv": 4})
+    with pytest.raises(ValueError, match="conv"):
+        TrainConfig.model_validate({"model": {"name": "optical_cnn", "optical": {"conv": -1}}})

@@ -83,8 +83,9 @@ class OpticalConfig(_Strict):
     ``fill_factor``·pitch; ``spectrum`` — null: monochromatic at the design wavelength, else
     lines or a Gaussian, the PSF summed over them with the DOE ``material``'s dispersion.
 
-    The digital back end: batch norm, ReLU, max-pool ``pool`` × ``pool``, a hidden linear
-    layer of ``hidden`` units with ReLU (0: none), the linear classifier."""
+    The digital back end: batch norm, ReLU, max-pool ``pool`` × ``pool``, a digital 3 × 3
+    convolution of ``conv`` channels with batch norm, ReLU and a 2 × 2 max-pool (0: none), a
+    hidden linear layer of ``hidden`` units with ReLU (0: none), the linear classifier."""
 
     parameterisation: Literal["doe", "kernel"] = "doe"
     out_channels: Int = Field(8, ge=1, le=64, description="optical channels, 1-64")
@@ -101,6 +102,9 @@ class OpticalConfig(_Strict):
     material: Literal["fused_silica"] | CauchyMaterialConfig = "fused_silica"
     pool: Int = Field(4, ge=1, le=32, description="max-pool window after the camera, 1-32")
     hidden: Int = Field(0, ge=0, le=4096, description="hidden units of the back end, 0-4096")
+    conv: Int = Field(
+        0, ge=0, le=256, description="channels of the back end's digital 3×3 conv, 0-256"
+    )
 
     @field_validator("spectrum")
     @classmethod
@@ -123,7 +127,7 @@ LEGACY_PSF = {
 
 #: the back end's fields at the values of the back end before they existed (left out of a run
 #: config's dump at these values, as `LEGACY_PSF`)
-DEFAULT_BACK_END = {"pool": 4, "hidden": 0}
+DEFAULT_BACK_END = {"pool": 4, "hidden": 0, "conv": 0}
 
 
 __all__ = [

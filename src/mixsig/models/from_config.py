@@ -31,6 +31,7 @@ class _OpticalFields(Protocol):
     material: object  # a name, or a model of `mixsig.optics.dispersion.material_from_spec`
     pool: int
     hidden: int
+    conv: int
 
 
 class ModelFields(Protocol):
@@ -45,9 +46,9 @@ class ModelFields(Protocol):
 
 def _optional(optical: _OpticalFields) -> dict[str, object]:
     """The optical layer's PSF model (`mixsig.optics.psf_model.PSFModel`) and the back end's
-    ``pool`` and ``hidden`` of the config; an object without these fields (written before
+    ``pool``, ``conv`` and ``hidden`` of the config; an object without these fields (written before
     them) gets `optical_cnn`'s defaults."""
-    names = ("pixel_envelope", "fill_factor", "spectrum", "material", "pool", "hidden")
+    names = ("pixel_envelope", "fill_factor", "spectrum", "material", "pool", "hidden", "conv")
     return {name: getattr(optical, name) for name in names if hasattr(optical, name)}
 
 

@@ -2,7 +2,8 @@
 
 Owns `optical_cnn` (after Chang et al., Sci. Rep. 8, 12324, 2018): one optical convolution
 (K kernels, tiled on the camera, read by the camera chain) → batch-norm → ReLU → max-pool →
-[a hidden linear layer] → a linear classifier, digital or mixed-signal. For 28×28 MNIST and
+[a digital 3 × 3 convolution block] → [a hidden linear layer] → a linear classifier, digital
+or mixed-signal. For 28×28 MNIST and
 32×32 greyscale CIFAR (one intensity input channel: the optics see one image).
 
 Training recipes (design §3): kernel space — train, `OpticalConv2d.synthesize_doe`, recalibrate
@@ -39,6 +40,7 @@ def optical_cnn(
     signed: bool = True,
     pool: int = 4,
     hidden: int = 0,
+    conv: int = 0,
     classifier_hardware: HardwareConfig | dict | None = None,
     doe_levels: int | None = 16,
     model_crosstalk: bool = False,
@@ -50,8 +52,9 @@ def optical_cnn(
     spectrum: Spectrum | Mapping | Any | None = None,
     material: Any = "fused_silica",
 ) -> nn.Sequential:
-    """optical conv (K = ``out_channels``) → BN → ReLU → max-pool ``pool`` → [linear ``hidden``
-    → ReLU] → linear ``num_classes`` (a `MixedLinear` when ``classifier_hardware`` is given).
+    """optical conv (K = ``out_channels``) → BN → ReLU → max-pool ``pool`` → [digital 3 × 3
+    conv ``conv`` → BN → ReLU → max-pool 2] → [linear ``hidden`` → ReLU] → linear
+    ``num_classes`` (a `MixedLinear` when ``classifier_hardware`` is given).
 
     ``hardware`` is the optical layer's camera chain; the remaining keywords go to
     `OpticalConv2d` (``pixel_envelope``, ``fill_factor``, ``spectrum``, ``material``: its
@@ -85,7 +88,18 @@ def optical_cnn(
         nn.MaxPool2d(pool),
         nn.Flatten(),
     ]
-    features = out_channels * size * size
+    channels = out_channels
+    if conv:
+        if size < 2:
+            raise ValueError(f"the conv's 2×2 pool leaves nothing of {size}×{size} features")
+        layers[-1:-1] = [
+            nn.Conv2d(out_channels, conv, 3, padding=1, dtype=dtype),
+            nn.BatchNorm2d(conv, dtype=dtype),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+        channels, size = conv, size // 2
+    features = channels * size * size
     if hidden:
         layers += [nn.Linear(features, hidden, dtype=dtype), nn.ReLU()]
         features = hidden
