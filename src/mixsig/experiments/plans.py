@@ -273,24 +273,10 @@ def _set_distortion_runs(
 
 def _set_optical_runs(one_seed: bool, points: tuple[float, ...] | None) -> list[dict]:
     """The optical CNN of `_optical_runs` (P and B1) on a full set: 1 float epoch and 1
-    hardware-aware epoch (938 steps each); ``one_seed``: seed 0 only.
-
-    The camera's range is calibrated (the noise-aware MSE range), not learned as in the
-    base: the camera signal is ~1e-4 per ADC step at 8 bits, and Adam's first steps on a
-    learned step Δ (lr 0.003, in the signal's units) made Δ 25-30 times larger — the network
-    fell to chance at 4, 6 and 8 camera bits (`docs/energy.md`)."""
-    runs = []
-    for r in _optical_runs(one_seed):
-        runs.append(
-            {
-                **r,
-                "pretrain.epochs": 1,
-                "aware.epochs": 1,
-                "hardware.adc.range": "calibrated",
-                **_few(points),
-            }
-        )
-    return runs
+    hardware-aware epoch (938 steps each); ``one_seed``: seed 0 only. The camera's range is
+    calibrated: a learned Δ (~1e-4 at 8 bits) took Adam steps of ~lr and fell to chance."""
+    full = {"pretrain.epochs": 1, "aware.epochs": 1, "hardware.adc.range": "calibrated"}
+    return [{**r, **full, **_few(points)} for r in _optical_runs(one_seed)]
 
 
 #: the camera bit depths of the energy study (`mixsig energy`: accuracy against energy)
