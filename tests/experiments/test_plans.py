@@ -174,3 +174,17 @@ def test_several_data_sets_expand_side_by_side_and_bad_names_are_refused():
         plan(kind="huge")
     with pytest.raises(MixsigError, match="plan must be one of"):
         plan(True, kind="full")
+
+
+def test_the_energy_seeds_sweep_holds_the_standard_plans_energy_runs_under_their_keys():
+    """configs/sweeps/full_set_energy.yaml adds seeds 1 and 2 beside the plan's seed-0 energy
+    runs in the plan's folder: its seed-0 runs must be the plan's, key for key (root `data`)."""
+    from mixsig.experiments.sweep import load_sweep
+
+    repo = Path(__file__).resolve().parents[2]
+    _, extra = load_sweep(repo / "configs" / "sweeps" / "full_set_energy.yaml")
+    _, runs = plan_runs(["mnist", "fashion-mnist"], "standard", root="data")
+    planned = {r.key for r in runs if r.tag == "energy"}
+    assert len(planned) == 10
+    assert {r.key for r in extra if r.config.seed == 0} == planned
+    assert len(extra) == 30 and {r.config.seed for r in extra} == {0, 1, 2}
